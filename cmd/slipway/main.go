@@ -2,13 +2,16 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"os"
 )
 
 func main() {
 	if err := newRootCommand().Execute(); err != nil {
-		fmt.Fprintln(os.Stderr, "slipway:", err)
+		if !errors.Is(err, errSilent) {
+			fmt.Fprintln(os.Stderr, "slipway:", err)
+		}
 		os.Exit(1)
 	}
 }

@@ -17,7 +17,15 @@ func newRootCommand() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newVersionCommand())
+	root.AddCommand(
+		newServeCommand(),
+		newValidateCommand(),
+		newRenderCommand(),
+		newStatusCommand(),
+		newSyncCommand(),
+		newAccountsCommand(),
+		newVersionCommand(),
+	)
 	return root
 }
 

@@ -1,0 +1,183 @@
+// Package api serves Slipway's REST API (JSON over HTTP, gorilla/mux): the
+// read model of targets, their sync history and the accounts, and the few
+// actions that only enqueue work (sync a target, refresh Git).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"strconv"
+
+	"github.com/gorilla/mux"
+
+	"github.com/slipwaycd/slipway/config"
+	"github.com/slipwaycd/slipway/reconciler"
+	"github.com/slipwaycd/slipway/store"
+)
+
+// Reconciler is what the API reads and asks of the reconciler.
+type Reconciler interface {
+	Status() []reconciler.TargetStatus
+	StatusOf(key string) (reconciler.TargetStatus, bool)
+	Sync(ref config.TargetRef) error
+	Refresh(ctx context.Context) error
+	Revision() string
+}
+
+// History reads sync history.
+type History interface {
+	SyncHistory(ctx context.Context, app, target string, limit int) ([]store.SyncRecord, error)
+}
+
+// Accounts validates the configured accounts against their clusters.
+type Accounts interface {
+	Accounts(ctx context.Context) ([]reconciler.AccountStatus, error)
+}
+
+// Server is the API's http.Handler.
+type Server struct {
+	Reconciler Reconciler
+	History    History
+	Accounts   Accounts
+}
+
+// Handler returns the routes under /api/v1.
+func (s *Server) Handler() http.Handler {
+	r := mux.NewRouter()
+	const v1 = "/api/v1"
+	r.HandleFunc(v1+"/targets", s.listTargets).Methods(http.MethodGet)
+	r.HandleFunc(v1+"/targets/{app}/{target}", s.getTarget).Methods(http.MethodGet)
+	r.HandleFunc(v1+"/targets/{app}/{target}/history", s.targetHistory).Methods(http.MethodGet)
+	r.HandleFunc(v1+"/targets/{app}/{target}/sync", s.syncTarget).Methods(http.MethodPost)
+	r.HandleFunc(v1+"/accounts", s.listAccounts).Methods(http.MethodGet)
+	r.HandleFunc(v1+"/refresh", s.refresh).Methods(http.MethodPost)
+	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusNotFound, "", "no such endpoint")
+	})
+	r.MethodNotAllowedHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		writeError(w, http.StatusMethodNotAllowed, "", "method not allowed")
+	})
+	return r
+}
+
+// TargetList is the body of GET /api/v1/targets.
+type TargetList struct {
+	Revision string                    `json:"revision"`
+	Targets  []reconciler.TargetStatus `json:"targets"`
+}
+
+func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
+	all := s.Reconciler.Status()
+	app := r.URL.Query().Get("app")
+	out := TargetList{Revision: s.Reconciler.Revision(), Targets: []reconciler.TargetStatus{}}
+	for _, t := range all {
+		if app == "" || t.Application == app {
+			out.Targets = append(out.Targets, t)
+		}
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func (s *Server) getTarget(w http.ResponseWriter, r *http.Request) {
+	ref, ok := targetRef(w, r)
+	if !ok {
+		return
+	}
+	st, found := s.Reconciler.StatusOf(ref.String())
+	if !found {
+		writeError(w, http.StatusNotFound, "target", "target "+ref.String()+" not found")
+		return
+	}
+	writeJSON(w, http.StatusOK, st)
+}
+
+func (s *Server) targetHistory(w http.ResponseWriter, r *http.Request) {
+	ref, ok := targetRef(w, r)
+	if !ok {
+		return
+	}
+	limit := 20
+	if v := r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			writeError(w, http.StatusBadRequest, "limit", "limit must be an integer from 1 to 1000")
+			return
+		}
+		limit = n
+	}
+	if s.History == nil {
+		writeJSON(w, http.StatusOK, []store.SyncRecord{})
+		return
+	}
+	recs, err := s.History.SyncHistory(r.Context(), ref.App, ref.Target, limit)
+	if err != nil {
+		writeError(w, http.StatusInternalServerError, "", err.Error())
+		return
+	}
+	if recs == nil {
+		recs = []store.SyncRecord{}
+	}
+	writeJSON(w, http.StatusOK, recs)
+}
+
+func (s *Server) syncTarget(w http.ResponseWriter, r *http.Request) {
+	ref, ok := targetRef(w, r)
+	if !ok {
+		return
+	}
+	if err := s.Reconciler.Sync(ref); err != nil {
+		writeError(w, http.StatusNotFound, "target", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"target": ref.String(), "status": "queued"})
+}
+
+func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
+	if err := s.Reconciler.Refresh(r.Context()); err != nil {
+		writeError(w, http.StatusBadGateway, "", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusAccepted, map[string]string{"revision": s.Reconciler.Revision()})
+}
+
+func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {
+	if s.Accounts == nil {
+		writeJSON(w, http.StatusOK, []reconciler.AccountStatus{})
+		return
+	}
+	out, err := s.Accounts.Accounts(r.Context())
+	if err != nil {
+		writeError(w, http.StatusServiceUnavailable, "", err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+func targetRef(w http.ResponseWriter, r *http.Request) (config.TargetRef, bool) {
+	v := mux.Vars(r)
+	ref, err := config.ParseTargetRef(v["app"] + "/" + v["target"])
+	if err != nil {
+		writeError(w, http.StatusBadRequest, "path", err.Error())
+		return config.TargetRef{}, false
+	}
+	return ref, true
+}
+
+// Error is the body of every error response.
+type Error struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func writeError(w http.ResponseWriter, code int, field, msg string) {
+	writeJSON(w, code, Error{Error: msg, Field: field})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v) // the client went away; nothing to tell it
+}
