@@ -13,8 +13,8 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  %-18s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 .PHONY: demo
-demo: ground ## run Slipway's main job on the embedded default (for now: the local test ground)
-	$(GO) run ./e2e/cmd/testground
+demo: ground ## run Slipway's main job on the embedded default: the test ground plus slipway serve syncing the example
+	$(GO) run ./e2e/cmd/demo
 
 .PHONY: testground
 testground: ground ## start the test ground by hand and print how to reach it
@@ -38,6 +38,10 @@ unit: ## unit tests (with the race detector)
 .PHONY: e2e
 e2e: ground ## end-to-end tests against the test ground
 	$(GO) test -count=1 -timeout $(E2E_TIMEOUT) ./e2e/...
+
+.PHONY: bench-reconcile
+bench-reconcile: ground ## benchmark the reconciler on the test ground: N=100 and 1,000 apps (prints figures)
+	SLIPWAY_GROUND_NODES=12 $(GO) test -count=1 -run '^$$' -bench BenchmarkReconcile -benchtime 1x -timeout 60m ./e2e/
 
 .PHONY: lint
 lint: ## gofmt, go vet, staticcheck

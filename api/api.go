@@ -22,6 +22,7 @@ type Reconciler interface {
 	StatusOf(key string) (reconciler.TargetStatus, bool)
 	Sync(ref config.TargetRef) error
 	Refresh(ctx context.Context) error
+	Resync()
 	Revision() string
 }
 
@@ -52,6 +53,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc(v1+"/targets/{app}/{target}/sync", s.syncTarget).Methods(http.MethodPost)
 	r.HandleFunc(v1+"/accounts", s.listAccounts).Methods(http.MethodGet)
 	r.HandleFunc(v1+"/refresh", s.refresh).Methods(http.MethodPost)
+	r.HandleFunc(v1+"/resync", s.resync).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such endpoint")
 	})
@@ -67,12 +69,18 @@ type TargetList struct {
 	Targets  []reconciler.TargetStatus `json:"targets"`
 }
 
+// listTargets serves GET /api/v1/targets[?app=A][&summary=true]; a summary
+// leaves out each target's objects and last change set.
 func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
 	all := s.Reconciler.Status()
 	app := r.URL.Query().Get("app")
+	summary := r.URL.Query().Get("summary") == "true"
 	out := TargetList{Revision: s.Reconciler.Revision(), Targets: []reconciler.TargetStatus{}}
 	for _, t := range all {
 		if app == "" || t.Application == app {
+			if summary {
+				t.Objects, t.Changes = nil, nil
+			}
 			out.Targets = append(out.Targets, t)
 		}
 	}
@@ -139,6 +147,11 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"revision": s.Reconciler.Revision()})
+}
+
+func (s *Server) resync(w http.ResponseWriter, _ *http.Request) {
+	s.Reconciler.Resync()
+	writeJSON(w, http.StatusAccepted, map[string]string{"status": "queued"})
 }
 
 func (s *Server) listAccounts(w http.ResponseWriter, r *http.Request) {

@@ -36,6 +36,7 @@ func (f *fakeReconciler) Sync(ref config.TargetRef) error {
 
 func (f *fakeReconciler) Refresh(context.Context) error { return nil }
 func (f *fakeReconciler) Revision() string              { return "abc" }
+func (f *fakeReconciler) Resync()                       {}
 
 func TestAPI(t *testing.T) {
 	rec := &fakeReconciler{}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strconv"
 	"testing"
 	"time"
 
@@ -16,7 +17,9 @@ var ground *testground.Ground
 
 func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
-	g, err := testground.Start(ctx, testground.Options{})
+	// Benchmarks need room for thousands of pods: SLIPWAY_GROUND_NODES=12.
+	nodes, _ := strconv.Atoi(os.Getenv("SLIPWAY_GROUND_NODES"))
+	g, err := testground.Start(ctx, testground.Options{Nodes: nodes})
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)

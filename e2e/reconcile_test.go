@@ -248,7 +248,7 @@ func TestReconcileBadInputs(t *testing.T) {
 	repo := newConfigRepo(t, files)
 	s := startSlipway(t, repo.name, map[string]string{"local-kubeconfig": ground.Kube.Kubeconfig})
 	const ref = "flaskapp/testing"
-	good := s.waitStatus(ref, 90*time.Second, "Synced and Healthy", synced(""))
+	s.waitStatus(ref, 90*time.Second, "Synced and Healthy", synced(""))
 	before, err := cs.AppsV1().Deployments(ns).Get(t.Context(), "flaskapp", metav1.GetOptions{})
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +274,10 @@ func TestReconcileBadInputs(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			good, err := s.status(ref)
+			if err != nil {
+				t.Fatal(err)
+			}
 			bad := repo.commit("Break: "+tc.name, tc.files)
 			st := s.waitStatus(ref, 30*time.Second, "Failed at the bad revision", func(st reconciler.TargetStatus) bool {
 				return st.Phase == reconciler.PhaseFailed && st.DesiredRevision == bad

@@ -35,7 +35,7 @@ var slipwayBinary = sync.OnceValues(func() (string, error) {
 
 // slipway is one `slipway serve` process under test.
 type slipway struct {
-	t       *testing.T
+	t       testing.TB
 	args    []string
 	dataDir string
 	URL     string
@@ -47,7 +47,7 @@ type slipway struct {
 // startSlipway runs slipway serve against a config repo on the ground's Git
 // server, with the ground's kubeconfig in its secret store as each secret
 // named in kubeconfigs.
-func startSlipway(t *testing.T, repo string, kubeconfigs map[string]string, extra ...string) *slipway {
+func startSlipway(t testing.TB, repo string, kubeconfigs map[string]string, extra ...string) *slipway {
 	t.Helper()
 	if _, err := slipwayBinary(); err != nil {
 		t.Fatal(err)
@@ -204,12 +204,12 @@ func synced(rev string) func(reconciler.TargetStatus) bool {
 
 // configRepo is a config repo on the ground's Git server with a working copy.
 type configRepo struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	work string
 }
 
-func newConfigRepo(t *testing.T, files map[string]string) *configRepo {
+func newConfigRepo(t testing.TB, files map[string]string) *configRepo {
 	t.Helper()
 	name := fmt.Sprintf("config-%d", time.Now().UnixNano())
 	if _, err := ground.Git.CreateRepo(t.Context(), name); err != nil {

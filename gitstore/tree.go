@@ -7,6 +7,7 @@ import (
 	"io/fs"
 	"path"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -30,7 +31,7 @@ func (r *Repo) Tree(rev string) (fs.FS, error) {
 	if err != nil {
 		return nil, r.errorf("tree "+rev, err)
 	}
-	return &treeFS{r: r, root: t, mtime: c.Committer.When}, nil
+	return &treeFS{r: r, root: t, mtime: c.Committer.When, dirs: map[string]*object.Tree{".": t}}, nil
 }
 
 // treeFS is an fs.FS over one git tree. Every storage access holds r.mu, and
@@ -40,6 +41,35 @@ type treeFS struct {
 	r     *Repo
 	root  *object.Tree
 	mtime time.Time
+	// dirs caches decoded subtrees by path: without it every lookup decodes
+	// each directory on its path again, which dominates loading a repo
+	// with a thousand applications. Guarded by r.mu.
+	dirs map[string]*object.Tree
+}
+
+// dir returns the decoded tree of directory p, from the cache when it can.
+// r.mu must be held.
+func (f *treeFS) dir(p string) (*object.Tree, error) {
+	if t, ok := f.dirs[p]; ok {
+		return t, nil
+	}
+	parent, err := f.dir(path.Dir(p))
+	if err != nil {
+		return nil, err
+	}
+	e, err := parent.FindEntry(path.Base(p))
+	if err != nil {
+		return nil, err
+	}
+	if e.Mode != filemode.Dir {
+		return nil, fs.ErrNotExist
+	}
+	t, err := object.GetTree(f.r.sto, e.Hash)
+	if err != nil {
+		return nil, err
+	}
+	f.dirs[p] = t
+	return t, nil
 }
 
 var (
@@ -64,7 +94,11 @@ func (f *treeFS) lookup(op, name string, content bool) (*node, error) {
 	if name == "." {
 		return &node{info: &fileInfo{name: ".", mode: fs.ModeDir | 0o755, mtime: f.mtime}, tree: f.root}, nil
 	}
-	e, err := f.root.FindEntry(name)
+	parent, err := f.dir(path.Dir(name))
+	if err != nil {
+		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
+	}
+	e, err := parent.FindEntry(path.Base(name))
 	if err != nil || e.Mode == filemode.Submodule {
 		return nil, &fs.PathError{Op: op, Path: name, Err: fs.ErrNotExist}
 	}
@@ -72,7 +106,7 @@ func (f *treeFS) lookup(op, name string, content bool) (*node, error) {
 	if e.Mode == filemode.Dir {
 		n.info = &fileInfo{name: path.Base(name), mode: fs.ModeDir | 0o755, mtime: f.mtime}
 		if content {
-			if n.tree, err = object.GetTree(f.r.sto, e.Hash); err != nil {
+			if n.tree, err = f.dir(name); err != nil {
 				return nil, &fs.PathError{Op: op, Path: name, Err: err}
 			}
 		}
@@ -85,6 +119,7 @@ func (f *treeFS) lookup(op, name string, content bool) (*node, error) {
 		if n.data, err = readBlob(f.r.sto, e.Hash); err != nil {
 			return nil, &fs.PathError{Op: op, Path: name, Err: err}
 		}
+		n.info.size, n.info.sizeOf = int64(len(n.data)), nil
 	}
 	return n, nil
 }
@@ -102,11 +137,18 @@ func (f *treeFS) entryInfo(e *object.TreeEntry) (*fileInfo, error) {
 	default:
 		fi.mode = 0o644
 	}
-	size, err := f.r.sto.EncodedObject(plumbing.BlobObject, e.Hash)
-	if err != nil {
-		return nil, err
-	}
-	fi.size = size.Size()
+	// Reading the blob's size means reading the object; most callers (config
+	// loading, kustomize) never ask, so it is read on first use.
+	h := e.Hash
+	fi.sizeOf = sync.OnceValue(func() int64 {
+		f.r.mu.Lock()
+		defer f.r.mu.Unlock()
+		o, err := f.r.sto.EncodedObject(plumbing.BlobObject, h)
+		if err != nil {
+			return 0
+		}
+		return o.Size()
+	})
 	return fi, nil
 }
 
@@ -187,14 +229,20 @@ func (f *treeFS) dirEntries(t *object.Tree) ([]fs.DirEntry, error) {
 
 // fileInfo is both the fs.FileInfo and the fs.DirEntry of a tree entry.
 type fileInfo struct {
-	name  string
-	size  int64
-	mode  fs.FileMode
-	mtime time.Time
+	name   string
+	size   int64
+	sizeOf func() int64 // lazy size of a blob
+	mode   fs.FileMode
+	mtime  time.Time
 }
 
-func (i *fileInfo) Name() string               { return i.name }
-func (i *fileInfo) Size() int64                { return i.size }
+func (i *fileInfo) Name() string { return i.name }
+func (i *fileInfo) Size() int64 {
+	if i.sizeOf != nil {
+		return i.sizeOf()
+	}
+	return i.size
+}
 func (i *fileInfo) Mode() fs.FileMode          { return i.mode }
 func (i *fileInfo) ModTime() time.Time         { return i.mtime }
 func (i *fileInfo) IsDir() bool                { return i.mode.IsDir() }

@@ -45,6 +45,8 @@ type Cluster struct {
 
 	onEvent func(app, target string)
 
+	namespaces sync.Map // namespaces known to exist
+
 	mu        sync.Mutex
 	factory   dynamicinformer.DynamicSharedInformerFactory
 	informers map[schema.GroupVersionResource]cache.SharedIndexInformer
@@ -56,7 +58,9 @@ type Cluster struct {
 func NewCluster(account string, cfg *rest.Config, fieldManager string, onEvent func(app, target string)) (*Cluster, error) {
 	cfg = rest.CopyConfig(cfg)
 	if cfg.QPS == 0 {
-		cfg.QPS, cfg.Burst = 200, 400
+		// client-go's default of 5/s would make a thousand targets take minutes;
+		// the API server's own flow control protects it.
+		cfg.QPS, cfg.Burst = 500, 1000
 	}
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {

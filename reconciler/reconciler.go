@@ -78,15 +78,17 @@ type snapshot struct {
 
 // targetState is what the reconciler knows about one target.
 type targetState struct {
-	mu        sync.Mutex
-	status    TargetStatus
-	inv       *Inventory // last known inventory; nil until read from the cluster
-	desired   map[string]*unstructured.Unstructured
-	deps      []string
-	forced    bool               // a person asked for a sync (manual targets)
-	driftSeen bool               // a watch event showed drift since the last sync
-	cancel    context.CancelFunc // cancels the sync in flight
-	syncRev   string             // the revision being synced
+	mu          sync.Mutex
+	status      TargetStatus
+	inv         *Inventory // last known inventory; nil until read from the cluster
+	desired     map[string]*unstructured.Unstructured
+	deps        []string
+	rendered    *desiredState // the last render, valid for renderedRev
+	renderedRev string
+	forced      bool               // a person asked for a sync (manual targets)
+	driftSeen   bool               // a watch event showed drift since the last sync
+	cancel      context.CancelFunc // cancels the sync in flight
+	syncRev     string             // the revision being synced
 }
 
 // New makes a Reconciler; Run starts it.
@@ -170,16 +172,11 @@ func (r *Reconciler) Refresh(ctx context.Context) error {
 	if old != nil && old.rev == rev {
 		return nil
 	}
+	started := time.Now()
 	tree, err := r.opts.Source.Tree(rev)
 	if err != nil {
 		return err
 	}
-	cfg, cfgErr := config.Load(tree)
-	next := &snapshot{rev: rev, tree: tree, config: cfg, err: cfgErr}
-	r.snap.Store(next)
-	r.log.Info("config repo revision", "revision", short(rev), "valid", cfgErr == nil)
-	r.opts.Metrics.revision(rev)
-
 	var changed []string
 	if old != nil {
 		changed, err = r.opts.Source.ChangedPaths(ctx, old.rev, rev)
@@ -189,7 +186,50 @@ func (r *Reconciler) Refresh(ctx context.Context) error {
 			old = nil
 		}
 	}
-	for _, key := range r.affected(old, next, changed) {
+	// Most commits touch only manifests (image bumps, replicas): the config
+	// files did not change, so the loaded config still holds. Reloading a
+	// thousand applications is what would make such a commit slow.
+	var cfg *config.Repo
+	var cfgErr error
+	if old != nil && old.err == nil && !touchesConfig(changed) {
+		cfg = old.config
+	} else {
+		cfg, cfgErr = config.Load(tree)
+	}
+	next := &snapshot{rev: rev, tree: tree, config: cfg, err: cfgErr}
+	r.snap.Store(next)
+	r.log.Info("config repo revision", "revision", short(rev), "valid", cfgErr == nil,
+		"changedFiles", len(changed), "took", time.Since(started).Round(time.Millisecond))
+	r.opts.Metrics.revision(rev)
+
+	affected := r.affected(old, next, changed)
+	if old != nil {
+		// Targets none of whose inputs changed render the same at the new
+		// revision: carry their last render forward instead of redoing it.
+		hit := make(map[string]bool, len(affected))
+		for _, k := range affected {
+			hit[k] = true
+		}
+		r.mu.Lock()
+		for k, st := range r.targets {
+			if hit[k] {
+				continue
+			}
+			st.mu.Lock()
+			if st.renderedRev == old.rev {
+				st.renderedRev = rev
+			}
+			if st.status.DesiredRevision == old.rev {
+				st.status.DesiredRevision = rev
+				if st.status.Phase == PhaseSynced && st.status.SyncedRevision == old.rev {
+					st.status.SyncedRevision = rev // Git changed elsewhere; this target still matches it
+				}
+			}
+			st.mu.Unlock()
+		}
+		r.mu.Unlock()
+	}
+	for _, key := range affected {
 		r.enqueue(key, rev)
 	}
 	return nil
@@ -266,6 +306,18 @@ func (r *Reconciler) affected(old, next *snapshot, changed []string) []string {
 	return sortedKeys(keys)
 }
 
+// touchesConfig reports whether a change set includes a config file (as
+// opposed to manifests only).
+func touchesConfig(changed []string) bool {
+	for _, p := range changed {
+		if strings.HasPrefix(p, "accounts/") || strings.HasPrefix(p, "projects/") ||
+			(strings.HasPrefix(p, "applications/") && (strings.Count(p, "/") == 2 || strings.Contains(p, "/pipelines/"))) {
+			return true
+		}
+	}
+	return false
+}
+
 func sameTarget(a *config.Application, at *config.Target, b *config.Application, bt *config.Target) bool {
 	return a.Name == b.Name && at.Account == bt.Account && at.Namespace == bt.Namespace && at.Path == bt.Path &&
 		at.Stack == bt.Stack && at.Detail == bt.Detail && at.Sync == bt.Sync
@@ -301,8 +353,10 @@ func (r *Reconciler) Sync(ref config.TargetRef) error {
 	return nil
 }
 
-// resyncAll re-checks every target. Targets whose desired state did not
+// Resync re-checks every target now. Targets whose desired state did not
 // change and that have no drift are skipped without calling the cluster.
+func (r *Reconciler) Resync() { r.resyncAll() }
+
 func (r *Reconciler) resyncAll() {
 	snap := r.snap.Load()
 	if snap == nil || snap.config == nil {

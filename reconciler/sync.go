@@ -97,7 +97,10 @@ func applyTarget(ctx context.Context, cl *Cluster, app *config.Application, t *c
 			pending.Entries = append(pending.Entries, e)
 		}
 	}
-	if len(pending.Entries) != len(prev.Entries) {
+	// On a target's first sync there is nothing earlier to lose track of: if
+	// the process dies before the final write, the next sync re-applies the
+	// same objects from Git and records them then.
+	if len(prev.Entries) > 0 && len(pending.Entries) != len(prev.Entries) {
 		if err := cl.inventories.save(ctx, t.Namespace, app.Name, t.Name, pending); err != nil {
 			return nil, err
 		}
@@ -225,8 +228,12 @@ func crdEstablished(u *unstructured.Unstructured) bool {
 // ensureNamespace creates the target namespace when it does not exist. It is
 // not labelled as managed, so it is never pruned.
 func ensureNamespace(ctx context.Context, cl *Cluster, ns string) error {
+	if _, ok := cl.namespaces.Load(ns); ok {
+		return nil
+	}
 	_, err := cl.kube.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{})
 	if err == nil {
+		cl.namespaces.Store(ns, true)
 		return nil
 	}
 	if !apierrors.IsNotFound(err) {
@@ -236,6 +243,7 @@ func ensureNamespace(ctx context.Context, cl *Cluster, ns string) error {
 	if err != nil && !apierrors.IsAlreadyExists(err) {
 		return fmt.Errorf("creating namespace %s: %w", ns, err)
 	}
+	cl.namespaces.Store(ns, true)
 	return nil
 }
 

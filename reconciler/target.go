@@ -129,14 +129,23 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 		r.fail(st, snap.rev, "connect", err)
 		return err
 	}
-	d, err := render(snap.tree, snap.rev, app, t, cl, acct)
-	if err != nil {
-		r.fail(st, snap.rev, "render", fmt.Errorf("rendering %s: %w", t.Path, err))
-		return errTerminal
+	st.mu.Lock()
+	d := st.rendered
+	if st.renderedRev != snap.rev {
+		d = nil
+	}
+	st.mu.Unlock()
+	if d == nil {
+		d, err = render(snap.tree, snap.rev, app, t, cl, acct)
+		if err != nil {
+			r.fail(st, snap.rev, "render", fmt.Errorf("rendering %s: %w", t.Path, err))
+			return errTerminal
+		}
 	}
 
 	st.mu.Lock()
 	st.deps = d.deps
+	st.rendered, st.renderedRev = d, snap.rev
 	inv := st.inv
 	drift := st.driftSeen
 	st.mu.Unlock()
@@ -152,14 +161,14 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 	// Nothing to do when Git's rendering is what was applied and nothing drifted.
 	if inv.Hash == d.hash && !drift && !forced {
 		st.mu.Lock()
-		first := st.desired == nil
-		st.inv, st.desired = inv, indexObjects(d)
-		st.status.Phase, st.status.LastError = PhaseSynced, ""
-		st.status.SyncedRevision = inv.Revision
-		st.mu.Unlock()
-		if first {
-			r.queueHealth(key, st)
+		if st.desired == nil {
+			st.desired = indexObjects(d)
 		}
+		st.inv = inv
+		st.status.Phase, st.status.LastError = PhaseSynced, ""
+		st.status.SyncedRevision = snap.rev
+		st.mu.Unlock()
+		r.queueHealth(key, st) // health and drift from the watch cache: no API calls
 		return nil
 	}
 	if t.Sync.Mode == config.SyncManual && !forced {
@@ -193,6 +202,7 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 	res, err := applyTarget(syncCtx, cl, app, t, snap.rev, d, inv)
 	r.opts.Metrics.sync(time.Since(started), err == nil)
 	if err != nil {
+		cl.namespaces.Delete(t.Namespace) // in case it was deleted under us
 		if syncCtx.Err() != nil && ctx.Err() == nil {
 			r.log.Info("sync superseded by a newer revision", "target", key, "revision", short(snap.rev))
 		} else {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	httppprof "net/http/pprof"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -149,6 +150,7 @@ func newServeCommand() *cobra.Command {
 		resyncInterval time.Duration
 		workers        int
 		logLevel       string
+		pprof          bool
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -208,6 +210,11 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 				}
 				fmt.Fprintln(w, "ok")
 			})
+			if pprof {
+				mux.HandleFunc("/debug/pprof/", httppprof.Index)
+				mux.HandleFunc("/debug/pprof/profile", httppprof.Profile)
+				mux.HandleFunc("/debug/pprof/trace", httppprof.Trace)
+			}
 			l, err := net.Listen("tcp", listen)
 			if err != nil {
 				return err
@@ -235,5 +242,6 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 	fl.DurationVar(&resyncInterval, "resync-interval", 10*time.Minute, "how often to re-check every target")
 	fl.IntVar(&workers, "workers", 16, "targets synced at once")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.BoolVar(&pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --listen address")
 	return cmd
 }
