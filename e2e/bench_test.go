@@ -26,7 +26,8 @@ import (
 // Healthy; then changes one application's image in one commit and measures
 // the time until that Deployment has rolled out; then the CPU of a no-change
 // resync of all N. It reports slipway's CPU seconds and peak RSS. Sizes come
-// from SLIPWAY_BENCH_N (default "100,1000").
+// from SLIPWAY_BENCH_N (default "100,1000"); SLIPWAY_BENCH_WORKERS sets
+// slipway's --workers; SLIPWAY_BENCH_PROFILE names a directory for CPU profiles.
 func BenchmarkReconcile(b *testing.B) {
 	sizes := []int{100, 1000}
 	if v := os.Getenv("SLIPWAY_BENCH_N"); v != "" {
@@ -73,6 +74,9 @@ func benchReconcile(b *testing.B, n int) {
 	extra := []string{"--poll-interval", "1m", "--log-level", "info"}
 	if profileDir != "" {
 		extra = append(extra, "--pprof")
+	}
+	if w := os.Getenv("SLIPWAY_BENCH_WORKERS"); w != "" {
+		extra = append(extra, "--workers", w)
 	}
 	s := startSlipway(b, repo.name, map[string]string{"local-kubeconfig": ground.Kube.Kubeconfig}, extra...)
 	b.Cleanup(func() {

@@ -492,3 +492,24 @@ func waitGone(t *testing.T, get func(context.Context) error) {
 		t.Fatalf("object never went away: %v", err)
 	}
 }
+
+// TestReconcileHealthTimeout: a Deployment whose pods can never be scheduled
+// stays Progressing, and the target turns Degraded when its health timeout
+// passes, saying why.
+func TestReconcileHealthTimeout(t *testing.T) {
+	ns := uniqueNS("stuck")
+	files := flaskappRepo(ns, ground.Registry.Ref("team/flaskapp:v1"), 1, "selfHeal")
+	files["applications/flaskapp/testing/deployment.yaml"] = strings.Replace(flaskappDeployment(ground.Registry.Ref("team/flaskapp:v1"), 1),
+		"    spec:\n      containers:", "    spec:\n      nodeSelector: {slipway.dev/no-such-node: \"true\"}\n      containers:", 1)
+	repo := newConfigRepo(t, files)
+	s := startSlipway(t, repo.name, map[string]string{"local-kubeconfig": ground.Kube.Kubeconfig}, "--health-timeout", "3s")
+	s.waitStatus("flaskapp/testing", 60*time.Second, "Progressing", func(st reconciler.TargetStatus) bool {
+		return st.Phase == reconciler.PhaseSynced && st.Health == reconciler.Progressing
+	})
+	st := s.waitStatus("flaskapp/testing", 30*time.Second, "Degraded after the timeout", func(st reconciler.TargetStatus) bool {
+		return st.Health == reconciler.Degraded
+	})
+	if !strings.Contains(st.HealthMessage, "Deployment/"+ns+"/flaskapp") || !strings.Contains(st.HealthMessage, "3s") {
+		t.Errorf("health message %q should name the Deployment and the timeout", st.HealthMessage)
+	}
+}

@@ -49,6 +49,7 @@ type Options struct {
 	PollInterval   time.Duration // how often to fetch Git; default 1m; <0 disables
 	ResyncInterval time.Duration // how often to re-check every target; default 10m
 	FieldManager   string        // default "slipway"
+	HealthTimeout  time.Duration // a target still Progressing this long after a sync is Degraded; default 5m
 }
 
 // Reconciler keeps every target's cluster equal to what Git says. It is
@@ -105,6 +106,9 @@ func New(opts Options) *Reconciler {
 	if opts.FieldManager == "" {
 		opts.FieldManager = "slipway"
 	}
+	if opts.HealthTimeout == 0 {
+		opts.HealthTimeout = 5 * time.Minute
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.Default()
 	}
@@ -134,6 +138,7 @@ func (r *Reconciler) Run(ctx context.Context) error {
 	}
 	wg.Go(func() { r.every(ctx, r.opts.PollInterval, func() { _ = r.Refresh(ctx) }) })
 	wg.Go(func() { r.every(ctx, r.opts.ResyncInterval, r.resyncAll) })
+	wg.Go(func() { r.every(ctx, 5*time.Second, r.checkProgressing) })
 	<-ctx.Done()
 	r.queue.ShutDown()
 	wg.Wait()
@@ -483,6 +488,9 @@ func (r *Reconciler) queueHealth(key string, st *targetState) {
 	h, objs, drift := r.observe(ctx, cl, desired)
 
 	st.mu.Lock()
+	if h.Health == Progressing && !st.status.SyncedAt.IsZero() && time.Since(st.status.SyncedAt) > r.opts.HealthTimeout {
+		h = ObjectHealth{Health: Degraded, Message: fmt.Sprintf("not healthy %s after the sync: %s", r.opts.HealthTimeout, h.Message)}
+	}
 	st.status.Health, st.status.HealthMessage = h.Health, h.Message
 	st.status.Objects = objs
 	st.status.Ingress = ingressOf(objs)
@@ -502,6 +510,25 @@ func (r *Reconciler) queueHealth(key string, st *targetState) {
 		if policy.Drift == config.DriftSelfHeal && policy.Mode == config.SyncAutomatic {
 			r.queue.Add(key)
 		}
+	}
+}
+
+// checkProgressing re-judges targets that are still Progressing, so one
+// that never becomes healthy turns Degraded when its health timeout passes
+// even if no watch event arrives.
+func (r *Reconciler) checkProgressing() {
+	r.mu.Lock()
+	var waiting []string
+	for k, st := range r.targets {
+		st.mu.Lock()
+		if st.status.Health == Progressing {
+			waiting = append(waiting, k)
+		}
+		st.mu.Unlock()
+	}
+	r.mu.Unlock()
+	for _, k := range waiting {
+		r.queueHealth(k, r.state(k))
 	}
 }
 

@@ -23,3 +23,25 @@ func TestTouchesConfig(t *testing.T) {
 		})
 	}
 }
+
+// A newer revision cancels a sync in flight for an older one; the same
+// revision does not.
+func TestEnqueueSupersedes(t *testing.T) {
+	r := New(Options{})
+	defer r.queue.ShutDown()
+	st := r.state("web/prod")
+	cancelled := 0
+	st.cancel, st.syncRev = func() { cancelled++ }, "rev-1"
+
+	r.enqueue("web/prod", "rev-1")
+	if cancelled != 0 {
+		t.Errorf("re-queuing the revision being synced cancelled it")
+	}
+	r.enqueue("web/prod", "rev-2")
+	if cancelled != 1 {
+		t.Errorf("a newer revision did not cancel the sync in flight (cancelled %d times)", cancelled)
+	}
+	if r.queue.Len() != 1 {
+		t.Errorf("queue holds %d items, want the target once", r.queue.Len())
+	}
+}

@@ -151,6 +151,7 @@ func newServeCommand() *cobra.Command {
 		workers        int
 		logLevel       string
 		pprof          bool
+		healthTimeout  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -196,6 +197,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 				Workers:        workers,
 				PollInterval:   pollInterval,
 				ResyncInterval: resyncInterval,
+				HealthTimeout:  healthTimeout,
 			})
 
 			mux := http.NewServeMux()
@@ -241,6 +243,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 	fl.DurationVar(&pollInterval, "poll-interval", time.Minute, "how often to fetch the config repo (webhooks make it sooner)")
 	fl.DurationVar(&resyncInterval, "resync-interval", 10*time.Minute, "how often to re-check every target")
 	fl.IntVar(&workers, "workers", 16, "targets synced at once")
+	fl.DurationVar(&healthTimeout, "health-timeout", 5*time.Minute, "a target still Progressing this long after a sync is reported Degraded")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.BoolVar(&pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --listen address")
 	return cmd
