@@ -2,9 +2,11 @@ package config
 
 import (
 	"path"
+	"regexp"
 	"slices"
 	"strings"
 
+	"github.com/Masterminds/semver/v3"
 	"gopkg.in/yaml.v3"
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -193,6 +195,9 @@ func (d *decoder) target(n *yaml.Node, at, appDir string) Target {
 			"prune": d.boolean(&t.Sync.Prune),
 			"drift": d.str((*string)(&t.Sync.Drift)),
 		}),
+		"images": d.list(func(n *yaml.Node, path string) {
+			t.Images = append(t.Images, d.image(n, path))
+		}),
 	})
 	if resolve(n).Kind != yaml.MappingNode {
 		return t
@@ -204,6 +209,11 @@ func (d *decoder) target(n *yaml.Node, at, appDir string) Target {
 	d.label(join(at, "namespace"), t.Namespace)
 	d.optionalLabel(join(at, "stack"), t.Stack)
 	d.optionalLabel(join(at, "detail"), t.Detail)
+	names := make([]string, len(t.Images))
+	for i, img := range t.Images {
+		names[i] = img.Name
+	}
+	d.unique(join(at, "images"), "name", names, "image automation")
 	t.Path = d.targetPath(join(at, "path"), rel, appDir)
 
 	switch t.Sync.Mode {
@@ -221,6 +231,86 @@ func (d *decoder) target(n *yaml.Node, at, appDir string) Target {
 		d.errorAt(join(at, "sync.drift"), "must be %q or %q, got %q", DriftSelfHeal, DriftReport, t.Sync.Drift)
 	}
 	return t
+}
+
+// image decodes one image automation of a target.
+func (d *decoder) image(n *yaml.Node, at string) ImageAutomation {
+	img := ImageAutomation{Source: d.source(n), PinDigest: true}
+	var digest string
+	d.mapping(n, at, map[string]field{
+		"name":          d.str(&img.Name),
+		"repository":    d.str(&img.Repository),
+		"kustomizeName": d.str(&img.KustomizeName),
+		"digest":        d.str(&digest),
+		"write":         d.str((*string)(&img.Write)),
+		"policy": d.fields(map[string]field{
+			"tag":      d.str(&img.Tag),
+			"tagRegex": d.str(&img.TagRegex),
+			"semver":   d.str(&img.Semver),
+			"newest":   d.boolean(&img.Newest),
+		}),
+	})
+	if resolve(n).Kind != yaml.MappingNode {
+		return img
+	}
+	d.label(join(at, "name"), img.Name)
+	if img.Repository == "" {
+		d.errorAt(join(at, "repository"), "required: the image as pushed, registry host[:port]/path")
+	} else if !validRepository(img.Repository) {
+		d.errorAt(join(at, "repository"), "must be a repository without tag or digest, in lower case, got %q", img.Repository)
+	}
+	if img.KustomizeName == "" {
+		img.KustomizeName = img.Repository
+	}
+	set := 0
+	for _, on := range []bool{img.Tag != "", img.TagRegex != "", img.Semver != "", img.Newest} {
+		if on {
+			set++
+		}
+	}
+	if set != 1 {
+		d.errorAt(join(at, "policy"), "set exactly one of tag, tagRegex, semver or newest (found %d)", set)
+	}
+	if img.TagRegex != "" {
+		if _, err := regexp.Compile(img.TagRegex); err != nil {
+			d.errorAt(join(at, "policy.tagRegex"), "not a regular expression: %v", err)
+		}
+	}
+	if img.Semver != "" {
+		if _, err := semver.NewConstraint(img.Semver); err != nil {
+			d.errorAt(join(at, "policy.semver"), "not a semantic version range: %v", err)
+		}
+	}
+	switch digest {
+	case "", "pin":
+	case "none":
+		img.PinDigest = false
+	default:
+		d.errorAt(join(at, "digest"), "must be %q or %q, got %q", "pin", "none", digest)
+	}
+	switch img.Write {
+	case "":
+		img.Write = WriteCommit
+	case WriteCommit, WritePullRequest:
+	default:
+		d.errorAt(join(at, "write"), "must be %q or %q, got %q", WriteCommit, WritePullRequest, img.Write)
+	}
+	return img
+}
+
+// validRepository accepts host[:port]/path/name in lower case: a port only
+// in the first element, no tag, no digest, no empty element.
+func validRepository(repo string) bool {
+	if strings.Contains(repo, "@") || repo != strings.ToLower(repo) {
+		return false
+	}
+	parts := strings.Split(repo, "/")
+	for i, p := range parts {
+		if p == "" || (strings.Contains(p, ":") && (i > 0 || len(parts) == 1)) {
+			return false
+		}
+	}
+	return true
 }
 
 // targetPath resolves a target's manifest path, relative to the

@@ -101,8 +101,49 @@ type Target struct {
 	Stack  string
 	Detail string
 	Sync   SyncPolicy
+	// Images are automated: a matching push to the registry becomes a
+	// commit that sets the image in the target's kustomization.
+	Images []ImageAutomation
 	Source Source
 }
+
+// ImageAutomation keeps one image of a target at the newest tag that its
+// policy accepts. Exactly one of Tag, TagRegex, Semver and Newest is set.
+type ImageAutomation struct {
+	// Name identifies the automation within the target.
+	Name string
+	// Repository is the image as pushed: registry host[:port]/path.
+	Repository string
+	// KustomizeName is the name of the image in the kustomization's
+	// images: list; default Repository.
+	KustomizeName string
+	// Tag follows one exact tag (re-pinned when its digest changes).
+	Tag string
+	// TagRegex accepts tags matching the regular expression; the newest push wins.
+	TagRegex string
+	// Semver accepts tags that are semantic versions within the range
+	// (e.g. ">=2 <3"); the highest version wins.
+	Semver string
+	// Newest accepts every tag; the newest push wins.
+	Newest bool
+	// PinDigest also writes the pushed digest (image@sha256:…); default true.
+	PinDigest bool
+	// Write says how a bump reaches Git: WriteCommit or WritePullRequest.
+	Write  WritePolicy
+	Source Source
+}
+
+// WritePolicy says how an image bump is written to the config repo.
+type WritePolicy string
+
+// Write policies.
+const (
+	// WriteCommit commits straight to the branch Slipway watches.
+	WriteCommit WritePolicy = "commit"
+	// WritePullRequest pushes a branch per target (and opens one pull
+	// request through the forge), updated in place by newer tags.
+	WritePullRequest WritePolicy = "pullRequest"
+)
 
 // SyncPolicy says how the reconciler keeps a target in line with Git.
 type SyncPolicy struct {

@@ -1,0 +1,73 @@
+package store
+
+import (
+	"net/http"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+func TestDeliveries(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "slipway.db")
+	s, err := Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	d := &Delivery{Provider: "distribution", Receiver: "main", DeliveryID: "abc", Event: "push",
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"events":[]}`)}
+	if dup, err := s.InsertDelivery(ctx, d); err != nil || dup || d.ID == 0 {
+		t.Fatalf("first insert: dup=%v id=%d err=%v", dup, d.ID, err)
+	}
+	again := &Delivery{Provider: "distribution", Receiver: "main", DeliveryID: "abc", Body: []byte("other")}
+	if dup, err := s.InsertDelivery(ctx, again); err != nil || !dup || again.ID != d.ID {
+		t.Fatalf("redelivery: dup=%v id=%d (want %d) err=%v", dup, again.ID, d.ID, err)
+	}
+	other := &Delivery{Provider: "distribution", Receiver: "other", DeliveryID: "abc", Body: []byte("x")}
+	if dup, err := s.InsertDelivery(ctx, other); err != nil || dup {
+		t.Fatalf("same id on another receiver: dup=%v err=%v", dup, err)
+	}
+	if _, err := s.InsertDelivery(ctx, &Delivery{Provider: "x"}); err == nil {
+		t.Error("a delivery without receiver and id was stored")
+	}
+
+	// Pending deliveries survive a restart, with body and headers.
+	s.Close()
+	s, err = Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	pending, err := s.PendingDeliveries(ctx, 10)
+	if err != nil || len(pending) != 2 {
+		t.Fatalf("pending = %d (%v), want 2", len(pending), err)
+	}
+	if diff := cmp.Diff(d.Body, pending[0].Body); diff != "" || pending[0].Header.Get("Content-Type") != "application/json" {
+		t.Errorf("stored delivery differs (-want +got):\n%s headers %v", diff, pending[0].Header)
+	}
+
+	if err := s.FinishDelivery(ctx, d.ID, DeliveryDone, "committed abc123\nsecond line dropped"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.FinishDelivery(ctx, other.ID, "bogus", ""); err == nil {
+		t.Error("a bad state was accepted")
+	}
+	pending, _ = s.PendingDeliveries(ctx, 10)
+	if len(pending) != 1 || pending[0].ID != other.ID {
+		t.Errorf("pending after finishing one = %+v", pending)
+	}
+	recent, err := s.RecentDeliveries(ctx, 10)
+	if err != nil || len(recent) != 2 {
+		t.Fatalf("recent = %d (%v)", len(recent), err)
+	}
+	var done Delivery
+	for _, r := range recent {
+		if r.ID == d.ID {
+			done = r
+		}
+	}
+	if done.State != DeliveryDone || done.Outcome != "committed abc123" || done.ProcessedAt.IsZero() || len(done.Body) != 0 {
+		t.Errorf("finished delivery = %+v", done)
+	}
+}
