@@ -36,11 +36,17 @@ type Accounts interface {
 	Accounts(ctx context.Context) ([]reconciler.AccountStatus, error)
 }
 
+// Events lists recent webhook deliveries.
+type Events interface {
+	RecentDeliveries(ctx context.Context, limit int) ([]store.Delivery, error)
+}
+
 // Server is the API's http.Handler.
 type Server struct {
 	Reconciler Reconciler
 	History    History
 	Accounts   Accounts
+	Events     Events
 }
 
 // Handler returns the routes under /api/v1.
@@ -52,6 +58,7 @@ func (s *Server) Handler() http.Handler {
 	r.HandleFunc(v1+"/targets/{app}/{target}/history", s.targetHistory).Methods(http.MethodGet)
 	r.HandleFunc(v1+"/targets/{app}/{target}/sync", s.syncTarget).Methods(http.MethodPost)
 	r.HandleFunc(v1+"/accounts", s.listAccounts).Methods(http.MethodGet)
+	r.HandleFunc(v1+"/events", s.listEvents).Methods(http.MethodGet)
 	r.HandleFunc(v1+"/refresh", s.refresh).Methods(http.MethodPost)
 	r.HandleFunc(v1+"/resync", s.resync).Methods(http.MethodPost)
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
@@ -105,14 +112,9 @@ func (s *Server) targetHistory(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	limit := 20
-	if v := r.URL.Query().Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			writeError(w, http.StatusBadRequest, "limit", "limit must be an integer from 1 to 1000")
-			return
-		}
-		limit = n
+	limit, ok := limitParam(w, r, 20)
+	if !ok {
+		return
 	}
 	if s.History == nil {
 		writeJSON(w, http.StatusOK, []store.SyncRecord{})
@@ -147,6 +149,39 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusAccepted, map[string]string{"revision": s.Reconciler.Revision()})
+}
+
+// listEvents serves GET /api/v1/events[?limit=N]: recent webhook deliveries
+// with their outcome, newest first.
+func (s *Server) listEvents(w http.ResponseWriter, r *http.Request) {
+	limit, ok := limitParam(w, r, 50)
+	if !ok {
+		return
+	}
+	out := []store.Delivery{}
+	if s.Events != nil {
+		got, err := s.Events.RecentDeliveries(r.Context(), limit)
+		if err != nil {
+			writeError(w, http.StatusInternalServerError, "", err.Error())
+			return
+		}
+		out = append(out, got...)
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// limitParam reads ?limit=, 1 to 1000.
+func limitParam(w http.ResponseWriter, r *http.Request, def int) (int, bool) {
+	v := r.URL.Query().Get("limit")
+	if v == "" {
+		return def, true
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 || n > 1000 {
+		writeError(w, http.StatusBadRequest, "limit", "limit must be an integer from 1 to 1000")
+		return 0, false
+	}
+	return n, true
 }
 
 func (s *Server) resync(w http.ResponseWriter, _ *http.Request) {

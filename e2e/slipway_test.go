@@ -49,6 +49,13 @@ type slipway struct {
 // named in kubeconfigs.
 func startSlipway(t testing.TB, repo string, kubeconfigs map[string]string, extra ...string) *slipway {
 	t.Helper()
+	return startSlipwayWithSecrets(t, repo, kubeconfigs, nil, extra...)
+}
+
+// startSlipwayWithSecrets is startSlipway with more secrets (name → value)
+// in its secret store.
+func startSlipwayWithSecrets(t testing.TB, repo string, kubeconfigs, secrets map[string]string, extra ...string) *slipway {
+	t.Helper()
 	if _, err := slipwayBinary(); err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +70,9 @@ func startSlipway(t testing.TB, repo string, kubeconfigs map[string]string, extr
 		}
 	}
 	write("git-password", []byte(ground.Git.Password))
+	for name, value := range secrets {
+		write(name, []byte(value))
+	}
 	for name, path := range kubeconfigs {
 		b, err := os.ReadFile(path)
 		if err != nil {

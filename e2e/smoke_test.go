@@ -156,7 +156,8 @@ func TestGroundRegistryNotifications(t *testing.T) {
 		mu.Unlock()
 	}))
 	defer listener.Close()
-	ground.Registry.Subscribe(listener.URL+"/hook", http.Header{"Authorization": {"Bearer listener-token"}})
+	unsubscribe := ground.Registry.Subscribe(listener.URL+"/hook", http.Header{"Authorization": {"Bearer listener-token"}})
+	defer unsubscribe()
 
 	repo := fmt.Sprintf("team/smoke-%d", time.Now().UnixNano())
 	digest, err := ground.Registry.PushImage(ctx, repo+":v1", "smoke v1")

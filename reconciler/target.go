@@ -88,6 +88,14 @@ func (r *Reconciler) StatusOf(key string) (TargetStatus, bool) {
 	return s, true
 }
 
+// Config is the config at the newest valid revision, nil before the first.
+func (r *Reconciler) Config() *config.Repo {
+	if s := r.snap.Load(); s != nil {
+		return s.config
+	}
+	return nil
+}
+
 // Revision is the config repo revision the reconciler works from.
 func (r *Reconciler) Revision() string {
 	if s := r.snap.Load(); s != nil {

@@ -22,17 +22,20 @@ const (
 // Delivery is one accepted webhook delivery, kept so that it is processed
 // exactly once even across restarts, and listed by `slipway events`.
 type Delivery struct {
-	ID          int64       `json:"id"`
-	Provider    string      `json:"provider"`
-	Receiver    string      `json:"receiver"`
-	DeliveryID  string      `json:"deliveryId"`
-	Event       string      `json:"event,omitempty"`
-	ReceivedAt  time.Time   `json:"receivedAt"`
-	Header      http.Header `json:"-"`
-	Body        []byte      `json:"-"`
-	State       string      `json:"state"`
-	Outcome     string      `json:"outcome,omitempty"`
-	ProcessedAt time.Time   `json:"processedAt,omitzero"`
+	ID         int64       `json:"id"`
+	Provider   string      `json:"provider"`
+	Receiver   string      `json:"receiver"`
+	DeliveryID string      `json:"deliveryId"`
+	Event      string      `json:"event,omitempty"`
+	ReceivedAt time.Time   `json:"receivedAt"`
+	Header     http.Header `json:"-"`
+	Body       []byte      `json:"-"`
+	// Events is the delivery's normalised events as JSON, written by the
+	// receiver and read back by whoever processes the delivery.
+	Events      []byte    `json:"-"`
+	State       string    `json:"state"`
+	Outcome     string    `json:"outcome,omitempty"`
+	ProcessedAt time.Time `json:"processedAt,omitzero"`
 }
 
 // InsertDelivery stores a new pending delivery and sets d.ID. If the same
@@ -53,11 +56,15 @@ func (s *Store) InsertDelivery(ctx context.Context, d *Delivery) (duplicate bool
 	if body == nil {
 		body = []byte{}
 	}
+	events := string(d.Events)
+	if events == "" {
+		events = "[]"
+	}
 	res, err := s.w.ExecContext(ctx, `INSERT INTO deliveries
-		(provider, receiver, delivery_id, event, received_at, headers, body, state)
-		VALUES (?, ?, ?, ?, ?, ?, ?, 'pending')
+		(provider, receiver, delivery_id, event, received_at, headers, body, events, state)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')
 		ON CONFLICT (provider, receiver, delivery_id) DO NOTHING`,
-		d.Provider, d.Receiver, d.DeliveryID, d.Event, formatTime(d.ReceivedAt), string(hdr), body)
+		d.Provider, d.Receiver, d.DeliveryID, d.Event, formatTime(d.ReceivedAt), string(hdr), body, events)
 	if err != nil {
 		return false, fmt.Errorf("insert delivery %s: %w", d.DeliveryID, err)
 	}
@@ -108,9 +115,9 @@ func (s *Store) queryDeliveries(ctx context.Context, tail string, withBody bool,
 	if limit <= 0 {
 		limit = 100
 	}
-	body := "x''"
+	body := "x'', '[]'"
 	if withBody {
-		body = "body"
+		body = "body, events"
 	}
 	rows, err := s.r.QueryContext(ctx, `SELECT id, provider, receiver, delivery_id, event, received_at, headers, `+body+`,
 		state, outcome, processed_at FROM deliveries `+tail, limit)
@@ -123,8 +130,8 @@ func (s *Store) queryDeliveries(ctx context.Context, tail string, withBody bool,
 		var d Delivery
 		var received string
 		var processed sql.NullString
-		var hdr string
-		if err := rows.Scan(&d.ID, &d.Provider, &d.Receiver, &d.DeliveryID, &d.Event, &received, &hdr, &d.Body,
+		var hdr, events string
+		if err := rows.Scan(&d.ID, &d.Provider, &d.Receiver, &d.DeliveryID, &d.Event, &received, &hdr, &d.Body, &events,
 			&d.State, &d.Outcome, &processed); err != nil {
 			return nil, fmt.Errorf("list deliveries: %w", err)
 		}
@@ -134,6 +141,7 @@ func (s *Store) queryDeliveries(ctx context.Context, tail string, withBody bool,
 		if d.ProcessedAt, err = parseTime(processed); err != nil {
 			return nil, err
 		}
+		d.Events = []byte(events)
 		if err := json.Unmarshal([]byte(hdr), &d.Header); err != nil {
 			return nil, fmt.Errorf("list deliveries: headers of %d: %w", d.ID, err)
 		}

@@ -16,7 +16,7 @@ func TestDeliveries(t *testing.T) {
 	}
 	ctx := t.Context()
 	d := &Delivery{Provider: "distribution", Receiver: "main", DeliveryID: "abc", Event: "push",
-		Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"events":[]}`)}
+		Header: http.Header{"Content-Type": {"application/json"}}, Body: []byte(`{"events":[]}`), Events: []byte(`[{"kind":"ping"}]`)}
 	if dup, err := s.InsertDelivery(ctx, d); err != nil || dup || d.ID == 0 {
 		t.Fatalf("first insert: dup=%v id=%d err=%v", dup, d.ID, err)
 	}
@@ -42,6 +42,9 @@ func TestDeliveries(t *testing.T) {
 	pending, err := s.PendingDeliveries(ctx, 10)
 	if err != nil || len(pending) != 2 {
 		t.Fatalf("pending = %d (%v), want 2", len(pending), err)
+	}
+	if string(pending[0].Events) != `[{"kind":"ping"}]` || string(pending[1].Events) != "[]" {
+		t.Errorf("events = %s and %s", pending[0].Events, pending[1].Events)
 	}
 	if diff := cmp.Diff(d.Body, pending[0].Body); diff != "" || pending[0].Header.Get("Content-Type") != "application/json" {
 		t.Errorf("stored delivery differs (-want +got):\n%s headers %v", diff, pending[0].Header)

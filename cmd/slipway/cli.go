@@ -22,6 +22,7 @@ import (
 	"github.com/slipwaycd/slipway/config"
 	"github.com/slipwaycd/slipway/manifests"
 	"github.com/slipwaycd/slipway/reconciler"
+	"github.com/slipwaycd/slipway/store"
 )
 
 // errSilent exits non-zero after the command printed its own report.
@@ -310,6 +311,36 @@ func newAccountsCommand() *cobra.Command {
 		fmt.Fprintln(tw, "ACCOUNT\tENVIRONMENT\tVERIFIED\tVERSION\tMESSAGE")
 		for _, a := range list {
 			fmt.Fprintf(tw, "%s\t%s\t%v\t%s\t%s\n", a.Name, a.Environment, a.Verified, a.ServerVersion, a.Error)
+		}
+		return tw.Flush()
+	}
+	return cmd
+}
+
+func newEventsCommand() *cobra.Command {
+	var asJSON bool
+	var limit int
+	cmd := &cobra.Command{
+		Use:   "events",
+		Short: "List recent webhook deliveries and what came of them",
+		Args:  cobra.NoArgs,
+	}
+	c := serverFlag(cmd)
+	cmd.Flags().BoolVarP(&asJSON, "json", "o", false, "print JSON")
+	cmd.Flags().IntVar(&limit, "limit", 20, "how many")
+	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
+		var list []store.Delivery
+		if err := c.do(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/events?limit=%d", limit), &list); err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(cmd.OutOrStdout(), list)
+		}
+		tw := tabwriter.NewWriter(cmd.OutOrStdout(), 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "RECEIVED\tRECEIVER\tEVENT\tDELIVERY\tSTATE\tOUTCOME")
+		for _, d := range list {
+			fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%.20s\t%s\t%s\n", d.ReceivedAt.Local().Format("15:04:05"), d.Provider, d.Receiver,
+				d.Event, d.DeliveryID, d.State, d.Outcome)
 		}
 		return tw.Flush()
 	}

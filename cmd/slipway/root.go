@@ -24,6 +24,7 @@ func newRootCommand() *cobra.Command {
 		newStatusCommand(),
 		newSyncCommand(),
 		newAccountsCommand(),
+		newEventsCommand(),
 		newDiffCommand(),
 		newVersionCommand(),
 	)

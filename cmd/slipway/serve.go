@@ -24,12 +24,15 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/slipwaycd/slipway/api"
+	"github.com/slipwaycd/slipway/automation"
 	"github.com/slipwaycd/slipway/config"
 	"github.com/slipwaycd/slipway/examples"
 	"github.com/slipwaycd/slipway/gitstore"
+	"github.com/slipwaycd/slipway/inbox"
 	"github.com/slipwaycd/slipway/reconciler"
 	"github.com/slipwaycd/slipway/secrets"
 	"github.com/slipwaycd/slipway/store"
+	"github.com/slipwaycd/slipway/webhooks"
 )
 
 // repoFlags say where the config repo is and how to reach it.
@@ -152,6 +155,8 @@ func newServeCommand() *cobra.Command {
 		logLevel       string
 		pprof          bool
 		healthTimeout  time.Duration
+		receivers      []string
+		maxBody        int64
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -200,8 +205,21 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 				HealthTimeout:  healthTimeout,
 			})
 
+			// Webhooks: verified deliveries are stored, then worked off by the inbox.
+			recvs, err := parseReceivers(ctx, receivers, sec)
+			if err != nil {
+				return err
+			}
+			auto := &automation.Automator{Config: rec.Config, Repo: src, Refresh: rec.Refresh, Log: log}
+			box := inbox.New(db, eventHandler(rec, auto, log), log)
+			hooks, err := webhooks.NewHandler(recvs, box, webhooks.Options{MaxBody: maxBody, Logger: log})
+			if err != nil {
+				return err
+			}
+
 			mux := http.NewServeMux()
-			apiSrv := &api.Server{Reconciler: rec, History: db, Accounts: rec}
+			mux.Handle("/webhooks/", hooks)
+			apiSrv := &api.Server{Reconciler: rec, History: db, Accounts: rec, Events: db}
 			mux.Handle("/api/", apiSrv.Handler())
 			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -230,6 +248,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			}()
 			log.Info("slipway serving", "address", "http://"+l.Addr().String(), "version", buildVersion(), "data", repo.dataDir)
 
+			go box.Run(ctx)
 			runErr := rec.Run(ctx)
 			shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -245,6 +264,8 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 	fl.IntVar(&workers, "workers", 16, "targets synced at once")
 	fl.DurationVar(&healthTimeout, "health-timeout", 5*time.Minute, "a target still Progressing this long after a sync is reported Degraded")
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	fl.StringArrayVar(&receivers, "receiver", nil, "a webhook receiver, provider/name=secret-name, served at /webhooks/provider/name (repeatable); providers: "+strings.Join(webhooks.Providers(), ", "))
+	fl.Int64Var(&maxBody, "webhook-max-body", webhooks.DefaultMaxBody, "largest webhook body accepted, in bytes")
 	fl.BoolVar(&pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --listen address")
 	return cmd
 }

@@ -37,6 +37,7 @@ type Registry struct {
 	mu          sync.Mutex
 	deliveries  []Delivery
 	subscribers []subscriber
+	nextSub     int
 	changed     chan struct{}
 }
 
@@ -65,6 +66,7 @@ type RegistryEvent struct {
 }
 
 type subscriber struct {
+	id     int
 	url    string
 	header http.Header
 }
@@ -131,11 +133,25 @@ notifications:
 }
 
 // Subscribe forwards every later notification delivery to url, with header
-// added (an Authorization header replaces the registry's own).
-func (r *Registry) Subscribe(url string, header http.Header) {
+// added (an Authorization header replaces the registry's own), until the
+// returned function is called. Unsubscribe a listener before it goes away:
+// the registry retries a delivery that a subscriber fails, in order.
+func (r *Registry) Subscribe(url string, header http.Header) (unsubscribe func()) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.subscribers = append(r.subscribers, subscriber{url: url, header: header.Clone()})
+	r.nextSub++
+	id := r.nextSub
+	r.subscribers = append(r.subscribers, subscriber{id: id, url: url, header: header.Clone()})
+	return func() {
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for i, s := range r.subscribers {
+			if s.id == id {
+				r.subscribers = append(r.subscribers[:i], r.subscribers[i+1:]...)
+				return
+			}
+		}
+	}
 }
 
 // Deliveries returns the notifications received so far.

@@ -1,0 +1,89 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/slipwaycd/slipway/automation"
+	"github.com/slipwaycd/slipway/inbox"
+	"github.com/slipwaycd/slipway/reconciler"
+	"github.com/slipwaycd/slipway/secrets"
+	"github.com/slipwaycd/slipway/store"
+	"github.com/slipwaycd/slipway/webhooks"
+)
+
+// parseReceivers reads --receiver provider/name=secret flags and resolves each
+// secret from the secret store. A receiver without a secret stops the server
+// from starting (fail closed).
+func parseReceivers(ctx context.Context, specs []string, sec secrets.Store) ([]webhooks.Receiver, error) {
+	var out []webhooks.Receiver
+	for _, spec := range specs {
+		route, secretName, ok := strings.Cut(spec, "=")
+		provider, name, ok2 := strings.Cut(route, "/")
+		if !ok || !ok2 || provider == "" || name == "" || secretName == "" {
+			return nil, fmt.Errorf("--receiver %q: want provider/name=secret-name (e.g. distribution/main=registry-webhook)", spec)
+		}
+		value, err := sec.Get(ctx, secretName)
+		if err != nil {
+			return nil, fmt.Errorf("--receiver %s: %w", route, err)
+		}
+		value = []byte(strings.TrimSpace(string(value)))
+		if len(value) == 0 {
+			return nil, fmt.Errorf("--receiver %s: secret %q is empty; refusing to accept unauthenticated webhooks", route, secretName)
+		}
+		out = append(out, webhooks.Receiver{Name: name, Provider: provider, Secret: value})
+	}
+	return out, nil
+}
+
+// eventHandler acts on verified events: an image push runs image
+// automation; a push to a Git repo refreshes the config repo (the
+// reconciler then syncs only the targets the change touches). The inbox
+// calls it from one goroutine.
+func eventHandler(rec *reconciler.Reconciler, auto *automation.Automator, log *slog.Logger) inbox.Handler {
+	var lastFetch time.Time // when the newest fetch for a Git push started
+	return func(ctx context.Context, d store.Delivery, ev webhooks.Event) (string, error) {
+		switch e := ev.(type) {
+		case webhooks.ImagePushed:
+			repo := e.Repository
+			if e.Registry != "" {
+				repo = e.Registry + "/" + e.Repository
+			}
+			results, err := auto.Handle(ctx, automation.Push{
+				Repository: repo, Tag: e.Tag, Digest: e.Digest,
+				Source: fmt.Sprintf("%s delivery %s", e.Provider, e.DeliveryID),
+			})
+			var parts []string
+			for _, r := range results {
+				if r.Bumped {
+					parts = append(parts, fmt.Sprintf("%s: %s (commit %.12s)", r.Target, r.Reason, r.Commit))
+				} else {
+					parts = append(parts, fmt.Sprintf("%s: %s", r.Target, r.Reason))
+				}
+			}
+			if len(results) == 0 {
+				parts = append(parts, fmt.Sprintf("no target automates %s", repo))
+			}
+			return fmt.Sprintf("%s:%s: %s", repo, e.Tag, strings.Join(parts, "; ")), err
+		case webhooks.GitPushed:
+			// A burst of pushes needs one fetch: one that started after this
+			// push was received has already seen it.
+			if d.ReceivedAt.Before(lastFetch) {
+				return fmt.Sprintf("push to %s %s: already fetched", e.Repo, e.Ref), nil
+			}
+			lastFetch = time.Now()
+			if err := rec.Refresh(ctx); err != nil {
+				return "", err
+			}
+			return fmt.Sprintf("push to %s %s: config repo at %.12s", e.Repo, e.Ref, rec.Revision()), nil
+		case webhooks.Ping:
+			return "ping", nil
+		default:
+			log.Debug("event not acted on", "kind", ev.Kind())
+			return "", nil
+		}
+	}
+}
