@@ -54,7 +54,13 @@ func (r *Repo) localFetch() (plumbing.Hash, error) {
 	if err != nil {
 		return plumbing.ZeroHash, err
 	}
-	if err := copyObjects(r.sto, remote, ref.Hash()); err != nil {
+	// The cache has the closure of the head it tracks: objects are copied
+	// before the tracking ref moves.
+	have := plumbing.ZeroHash
+	if cur, err := r.sto.Reference(r.trackRef); err == nil && cur.Type() == plumbing.HashReference {
+		have = cur.Hash()
+	}
+	if err := copyObjects(r.sto, remote, ref.Hash(), have); err != nil {
 		return plumbing.ZeroHash, fmt.Errorf("copy objects: %w", err)
 	}
 	if err := r.sto.SetReference(plumbing.NewHashReference(r.trackRef, ref.Hash())); err != nil {
@@ -83,7 +89,8 @@ func (r *Repo) localPush(newH, old plumbing.Hash) error {
 	case cur.Type() != plumbing.HashReference || cur.Hash() != old:
 		return errHeadMoved
 	}
-	if err := copyObjects(remote, r.sto, newH); err != nil {
+	// The remote's branch is at old, so it has old's closure.
+	if err := copyObjects(remote, r.sto, newH, old); err != nil {
 		return fmt.Errorf("copy objects: %w", err)
 	}
 	var oldRef *plumbing.Reference
@@ -100,11 +107,41 @@ func (r *Repo) localPush(newH, old plumbing.Hash) error {
 // copyObjects copies object h and everything it reaches from src to dst,
 // skipping what dst already has. Objects are written children first, so an
 // object present in dst always has its closure there too, even after a crash.
-func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
+//
+// have, unless zero, is a commit that dst has (with its closure, then), as
+// the branch head h was built on or fetched after. h's tree is compared with
+// have's tree path by path and an entry with the hash it has there is
+// skipped unchecked, so a commit that changes a few files costs a few
+// objects per directory on their paths, not one lookup per entry of every
+// directory it rewrites.
+func copyObjects(dst, src storer.EncodedObjectStorer, h, have plumbing.Hash) error {
+	if !have.IsZero() && dst.HasEncodedObject(have) != nil {
+		have = plumbing.ZeroHash // not there after all: check everything
+	}
+	// peerTree returns the tree at the same place in have, read from dst, or
+	// nil if there is none (or it cannot be read: then nothing is skipped).
+	peerTree := func(peer plumbing.Hash) *object.Tree {
+		if peer.IsZero() {
+			return nil
+		}
+		t, err := object.GetTree(dst, peer)
+		if err != nil {
+			return nil
+		}
+		return t
+	}
+	haveTree := plumbing.ZeroHash
+	if !have.IsZero() {
+		if c, err := object.GetCommit(dst, have); err == nil {
+			haveTree = c.TreeHash
+		}
+	}
 	seen := map[plumbing.Hash]bool{}
-	var visit func(h plumbing.Hash) error
-	visit = func(h plumbing.Hash) error {
-		if seen[h] {
+	// visit copies h; peer is the hash at the same place in have (zero if
+	// unknown), which dst has.
+	var visit func(h, peer plumbing.Hash) error
+	visit = func(h, peer plumbing.Hash) error {
+		if seen[h] || h == peer {
 			return nil
 		}
 		seen[h] = true
@@ -121,11 +158,11 @@ func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
 			if err != nil {
 				return err
 			}
-			if err := visit(c.TreeHash); err != nil {
+			if err := visit(c.TreeHash, haveTree); err != nil {
 				return err
 			}
 			for _, p := range c.ParentHashes {
-				if err := visit(p); err != nil {
+				if err := visit(p, have); err != nil {
 					return err
 				}
 			}
@@ -134,11 +171,18 @@ func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
 			if err != nil {
 				return err
 			}
+			var peers map[string]plumbing.Hash
+			if pt := peerTree(peer); pt != nil {
+				peers = make(map[string]plumbing.Hash, len(pt.Entries))
+				for _, e := range pt.Entries {
+					peers[e.Name] = e.Hash
+				}
+			}
 			for _, e := range t.Entries {
 				if e.Mode == filemode.Submodule {
 					continue
 				}
-				if err := visit(e.Hash); err != nil {
+				if err := visit(e.Hash, peers[e.Name]); err != nil {
 					return err
 				}
 			}
@@ -147,12 +191,12 @@ func copyObjects(dst, src storer.EncodedObjectStorer, h plumbing.Hash) error {
 			if err != nil {
 				return err
 			}
-			if err := visit(t.Target); err != nil {
+			if err := visit(t.Target, plumbing.ZeroHash); err != nil {
 				return err
 			}
 		}
 		_, err = dst.SetEncodedObject(obj)
 		return err
 	}
-	return visit(h)
+	return visit(h, plumbing.ZeroHash)
 }

@@ -1,11 +1,13 @@
 package gitstore
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 
@@ -167,35 +169,168 @@ func (w *Worktree) filesUnder(p string) []string {
 	return out
 }
 
-// build writes the edited tree's objects and returns the root tree hash;
-// r.mu must be held.
+// build writes the objects of the edited tree and returns the root tree
+// hash; r.mu must be held. Only the trees on the paths of edited files are
+// rebuilt: every other subtree keeps its hash and is not read, and objects
+// the store already has are not written again. A directory that the edits
+// leave without entries vanishes, as in git; untouched subtrees are reused
+// as they are.
 func (w *Worktree) build() (plumbing.Hash, error) {
-	files := map[string]leaf{}
-	if w.base != nil {
-		err := walkTree(w.r.sto, w.base, "", func(p string, e object.TreeEntry) error {
-			files[p] = leaf{hash: e.Hash, mode: e.Mode}
-			return nil
-		})
-		if err != nil {
-			return plumbing.ZeroHash, err
-		}
-	}
+	root := &editDir{}
 	for p, e := range w.edits {
-		if e.deleted {
-			delete(files, p)
-			continue
+		n := root
+		parts := strings.Split(p, "/")
+		for _, d := range parts[:len(parts)-1] {
+			n = n.dir(d)
 		}
-		h, err := writeBlob(w.r.sto, e.data)
-		if err != nil {
-			return plumbing.ZeroHash, err
+		if n.files == nil {
+			n.files = map[string]*edit{}
 		}
-		mode := filemode.Regular
-		if old, ok := files[p]; ok && isFileMode(old.mode) {
-			mode = old.mode // keep the executable bit or symlink
-		}
-		files[p] = leaf{hash: h, mode: mode}
+		n.files[parts[len(parts)-1]] = e
 	}
-	return writeTrees(w.r.sto, files)
+	if len(w.edits) == 0 && w.base != nil {
+		return w.base.Hash, nil
+	}
+	h, _, err := w.buildDir(w.base, root, "")
+	return h, err
+}
+
+// editDir holds the edits below one directory, by path component.
+type editDir struct {
+	files map[string]*edit
+	dirs  map[string]*editDir
+}
+
+func (d *editDir) dir(name string) *editDir {
+	if d.dirs == nil {
+		d.dirs = map[string]*editDir{}
+	}
+	c := d.dirs[name]
+	if c == nil {
+		c = &editDir{}
+		d.dirs[name] = c
+	}
+	return c
+}
+
+// buildDir writes the tree of directory p, which is base (nil if absent)
+// with the edits in ed applied, and returns its hash and its number of
+// entries. A directory left with no entries is written only at the root.
+func (w *Worktree) buildDir(base *object.Tree, ed *editDir, p string) (plumbing.Hash, int, error) {
+	s := w.r.sto
+	var entries []object.TreeEntry
+	index := map[string]int{} // name -> position in entries, for edited names
+	if base != nil {
+		entries = make([]object.TreeEntry, len(base.Entries), len(base.Entries)+len(ed.files)+len(ed.dirs))
+		copy(entries, base.Entries)
+		for i, e := range entries {
+			if _, ok := ed.files[e.Name]; ok {
+				index[e.Name] = i
+			} else if _, ok := ed.dirs[e.Name]; ok {
+				index[e.Name] = i
+			}
+		}
+	}
+	names := make([]string, 0, len(ed.files)+len(ed.dirs))
+	for name := range ed.files {
+		names = append(names, name)
+	}
+	for name := range ed.dirs {
+		if _, ok := ed.files[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names) // deterministic write order and errors
+
+	// Entries to drop get this mode, which no decoded entry has.
+	const removed = filemode.Empty
+	resort := false
+	for _, name := range names {
+		var be *object.TreeEntry
+		i, inBase := index[name]
+		if inBase {
+			be = &entries[i]
+		}
+		// What name holds after the edits, as a file and as a directory.
+		var file, dir *object.TreeEntry
+		if fe, ok := ed.files[name]; ok {
+			if !fe.deleted {
+				h, err := putBlob(s, fe.data)
+				if err != nil {
+					return plumbing.ZeroHash, 0, err
+				}
+				mode := filemode.Regular
+				if be != nil && isFileMode(be.Mode) {
+					mode = be.Mode // keep the executable bit or symlink
+				}
+				file = &object.TreeEntry{Name: name, Mode: mode, Hash: h}
+			}
+		} else if be != nil && be.Mode != filemode.Dir {
+			file = be
+		}
+		if sub, ok := ed.dirs[name]; ok {
+			var subBase *object.Tree
+			if be != nil && be.Mode == filemode.Dir {
+				t, err := object.GetTree(s, be.Hash)
+				if err != nil {
+					return plumbing.ZeroHash, 0, fmt.Errorf("tree %s: %w", path.Join(p, name), err)
+				}
+				subBase = t
+			}
+			h, n, err := w.buildDir(subBase, sub, path.Join(p, name))
+			if err != nil {
+				return plumbing.ZeroHash, 0, err
+			}
+			if n > 0 {
+				dir = &object.TreeEntry{Name: name, Mode: filemode.Dir, Hash: h}
+			}
+		} else if be != nil && be.Mode == filemode.Dir {
+			dir = be
+		}
+		if file != nil && dir != nil {
+			// A file may replace a directory that holds no files (only empty
+			// subtrees), which is the only way WriteFile allows this.
+			has, err := treeHasFiles(s, dir.Hash)
+			if err != nil {
+				return plumbing.ZeroHash, 0, fmt.Errorf("tree %s: %w", path.Join(p, name), err)
+			}
+			if has {
+				return plumbing.ZeroHash, 0, fmt.Errorf("%s is both a file and a directory", path.Join(p, name))
+			}
+			dir = nil
+		}
+		next := file
+		if next == nil {
+			next = dir
+		}
+		switch {
+		case next == nil && inBase:
+			entries[i].Mode = removed
+		case next == nil:
+		case inBase:
+			if (entries[i].Mode == filemode.Dir) != (next.Mode == filemode.Dir) {
+				resort = true
+			}
+			entries[i] = *next
+		default:
+			entries = append(entries, *next)
+			resort = true
+		}
+	}
+	kept := entries[:0]
+	for _, e := range entries {
+		if e.Mode != removed {
+			kept = append(kept, e)
+		}
+	}
+	if resort {
+		slices.SortFunc(kept, compareEntries)
+	}
+	if len(kept) == 0 && p != "" {
+		return plumbing.ZeroHash, 0, nil
+	}
+	h, err := putTree(s, &object.Tree{Entries: kept})
+	return h, len(kept), err
 }
 
 // leaf is a non-directory tree entry: a file, symlink or submodule.
@@ -276,6 +411,69 @@ func writeDir(s storer.EncodedObjectStorer, n *dirNode, p string) (plumbing.Hash
 	obj := s.NewEncodedObject()
 	if err := t.Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
+	}
+	return s.SetEncodedObject(obj)
+}
+
+// compareEntries orders tree entries as git does: by name, with directory
+// names compared as if they ended in "/".
+func compareEntries(a, b object.TreeEntry) int {
+	an, bn := a.Name, b.Name
+	n := min(len(an), len(bn))
+	if c := strings.Compare(an[:n], bn[:n]); c != 0 {
+		return c
+	}
+	ac, bc := entryByte(a, n), entryByte(b, n)
+	return cmp.Compare(ac, bc)
+}
+
+// entryByte is byte i of e's sort name (its name, plus "/" for a directory),
+// or 0 past its end.
+func entryByte(e object.TreeEntry, i int) int {
+	switch {
+	case i < len(e.Name):
+		return int(e.Name[i])
+	case i == len(e.Name) && e.Mode == filemode.Dir:
+		return '/'
+	}
+	return 0
+}
+
+// treeHasFiles reports whether tree h holds any non-directory entry at any
+// depth.
+func treeHasFiles(s storer.EncodedObjectStorer, h plumbing.Hash) (bool, error) {
+	t, err := object.GetTree(s, h)
+	if err != nil {
+		return false, err
+	}
+	for _, e := range t.Entries {
+		if e.Mode != filemode.Dir {
+			return true, nil
+		}
+		if has, err := treeHasFiles(s, e.Hash); has || err != nil {
+			return has, err
+		}
+	}
+	return false, nil
+}
+
+// putBlob stores data as a blob unless the store already has it.
+func putBlob(s storer.EncodedObjectStorer, data []byte) (plumbing.Hash, error) {
+	h := plumbing.ComputeHash(plumbing.BlobObject, data)
+	if s.HasEncodedObject(h) == nil {
+		return h, nil
+	}
+	return writeBlob(s, data)
+}
+
+// putTree stores t unless the store already has it.
+func putTree(s storer.EncodedObjectStorer, t *object.Tree) (plumbing.Hash, error) {
+	obj := &plumbing.MemoryObject{}
+	if err := t.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	if h := obj.Hash(); s.HasEncodedObject(h) == nil {
+		return h, nil
 	}
 	return s.SetEncodedObject(obj)
 }
