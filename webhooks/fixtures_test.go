@@ -46,6 +46,7 @@ var fixtures = map[string]fixture{
 	"gitlab note on a commit":           {ProviderGitLab, "Note Hook", "note_commit.json", true},
 	"dockerhub push":                    {ProviderDockerHub, "", "push.json", false},
 	"distribution tagged push":          {ProviderDistribution, "", "push-tagged.json", false},
+	"distribution push from the ground": {ProviderDistribution, "", "push.captured-from-test-ground.json", false},
 	"distribution untagged pushes":      {ProviderDistribution, "", "format-test-untagged.json", true},
 	"harbor push artifact":              {ProviderHarbor, "", "push_artifact.json", false},
 	"harbor cloudevents pushed":         {ProviderHarbor, "", "cloudevents.pushed.json", false},

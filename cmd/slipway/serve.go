@@ -157,6 +157,8 @@ func newServeCommand() *cobra.Command {
 		healthTimeout  time.Duration
 		receivers      []string
 		maxBody        int64
+		hookRate       float64
+		hookBurst      int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -212,7 +214,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			}
 			auto := &automation.Automator{Config: rec.Config, Repo: src, Refresh: rec.Refresh, Log: log}
 			box := inbox.New(db, eventHandler(rec, auto, log), log)
-			hooks, err := webhooks.NewHandler(recvs, box, webhooks.Options{MaxBody: maxBody, Logger: log})
+			hooks, err := webhooks.NewHandler(recvs, box, webhooks.Options{MaxBody: maxBody, RatePerSecond: hookRate, Burst: hookBurst, Logger: log})
 			if err != nil {
 				return err
 			}
@@ -266,6 +268,8 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 	fl.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	fl.StringArrayVar(&receivers, "receiver", nil, "a webhook receiver, provider/name=secret-name, served at /webhooks/provider/name (repeatable); providers: "+strings.Join(webhooks.Providers(), ", "))
 	fl.Int64Var(&maxBody, "webhook-max-body", webhooks.DefaultMaxBody, "largest webhook body accepted, in bytes")
+	fl.Float64Var(&hookRate, "webhook-rate", webhooks.DefaultRatePerSecond, "webhook deliveries accepted per second from one source address (negative: no limit)")
+	fl.IntVar(&hookBurst, "webhook-burst", webhooks.DefaultBurst, "webhook deliveries one source may send in a burst")
 	fl.BoolVar(&pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --listen address")
 	return cmd
 }

@@ -110,7 +110,12 @@ func Start(ctx context.Context, opts Options) (*Ground, error) {
 
 // start launches one component and remembers it for Stop.
 func (g *Ground) start(name, bin string, args ...string) (*process, error) {
-	p, err := startProcess(name, g.Dir, bin, args, nil)
+	return g.startEnv(name, bin, nil, args...)
+}
+
+// startEnv is start with extra environment variables.
+func (g *Ground) startEnv(name, bin string, env []string, args ...string) (*process, error) {
+	p, err := startProcess(name, g.Dir, bin, args, env)
 	if err != nil {
 		return nil, err
 	}

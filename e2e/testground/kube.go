@@ -115,6 +115,9 @@ func (g *Ground) startKube(ctx context.Context, bins Binaries) error {
 		"--etcd-servers="+etcdURL,
 		"--bind-address=127.0.0.1",
 		"--advertise-address=127.0.0.1",
+		// The kubernetes Service's endpoints may not be loopback addresses;
+		// nothing in the ground needs them.
+		"--endpoint-reconciler-type=none",
 		"--secure-port="+strconv.Itoa(apiPort),
 		"--cert-dir="+filepath.Join(dir, "apiserver-certs"),
 		"--tls-cert-file="+certs.servingCert,

@@ -121,7 +121,8 @@ notifications:
 `, filepath.Join(dir, "data"), r.Host, randomString(16), relay.Addr(), r.NotifyToken), 0o644); err != nil {
 		return err
 	}
-	p, err := g.start("registry", bins["registry"], "serve", config)
+	// The registry exports traces over OTLP by default; there is no collector.
+	p, err := g.startEnv("registry", bins["registry"], []string{"OTEL_TRACES_EXPORTER=none"}, "serve", config)
 	if err != nil {
 		return err
 	}
