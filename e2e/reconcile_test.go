@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"syscall"
 	"testing"
@@ -184,9 +185,19 @@ func TestReconcileFlaskapp(t *testing.T) {
 	if !strings.Contains(strings.Join(st.Drift, " "), "spec.replicas") {
 		t.Errorf("drift = %v, want it to name spec.replicas", st.Drift)
 	}
+	// A resync must not revert it either.
+	resp, err := http.Post(s.URL+"/api/v1/resync", "application/json", nil)
+	if err != nil || resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("resync: %v %v", resp, err)
+	}
+	resp.Body.Close()
 	time.Sleep(2 * time.Second) // give a wrong self-heal time to happen
-	if d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), "flaskapp", metav1.GetOptions{}); err != nil || *d.Spec.Replicas != 1 {
-		t.Errorf("with drift: report, replicas = %v (%v), want the hand-set 1 kept", d.Spec.Replicas, err)
+	d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), "flaskapp", metav1.GetOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if *d.Spec.Replicas != 1 {
+		t.Errorf("with drift: report, replicas = %d, want the hand-set 1 kept", *d.Spec.Replicas)
 	}
 
 	// A manifest removed from Git → pruned.

@@ -155,7 +155,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 	st.deps = d.deps
 	st.rendered, st.renderedRev = d, snap.rev
 	inv := st.inv
-	drift := st.driftSeen
+	// Only self-heal acts on drift; with drift: report, a resync leaves the
+	// live change alone (a new revision still applies Git in full).
+	drift := st.driftSeen && t.Sync.Drift == config.DriftSelfHeal
 	st.mu.Unlock()
 	if inv == nil {
 		loaded, _, err := cl.inventories.load(ctx, t.Namespace, app.Name, t.Name)
