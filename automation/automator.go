@@ -17,6 +17,9 @@ import (
 // Repo is where bumps are committed (gitstore.Repo).
 type Repo interface {
 	Commit(ctx context.Context, msg string, trailers []gitstore.Trailer, change gitstore.Change) (string, error)
+	// CommitToBranch commits change on top of the main head to branch,
+	// replacing what the branch held (write policy pullRequest).
+	CommitToBranch(ctx context.Context, branch, msg string, trailers []gitstore.Trailer, change gitstore.Change) (string, error)
 	Tree(rev string) (fs.FS, error)
 }
 
@@ -40,12 +43,16 @@ type Result struct {
 	Automation string `json:"automation"`
 	Bumped     bool   `json:"bumped"`
 	Commit     string `json:"commit,omitempty"`
+	Branch     string `json:"branch,omitempty"` // write policy pullRequest: the branch pushed to
 	Reason     string `json:"reason"`
 	Err        error  `json:"-"`
 }
 
 // Handle commits a bump to every target whose automation accepts the push,
-// one commit per target, then refreshes the reconciler. Each commit re-reads
+// one commit per target, then refreshes the reconciler. A target whose
+// automation writes pull requests gets its bump on its own branch instead,
+// one commit ahead of the main branch; that changes nothing the reconciler
+// reads, so it does not refresh for it. Each commit re-reads
 // the kustomization at the branch head, so concurrent pushes and other
 // writers never lose an update, and a redelivered push commits nothing.
 func (a *Automator) Handle(ctx context.Context, p Push) ([]Result, error) {
@@ -66,7 +73,7 @@ func (a *Automator) Handle(ctx context.Context, p Push) ([]Result, error) {
 			if res.Err != nil {
 				errs = append(errs, res.Err)
 			}
-			committed = committed || res.Commit != ""
+			committed = committed || res.Commit != "" && res.Branch == ""
 			results = append(results, res)
 		}
 	}
@@ -82,9 +89,9 @@ func (a *Automator) Handle(ctx context.Context, p Push) ([]Result, error) {
 func (a *Automator) bump(ctx context.Context, app *config.Application, t *config.Target, img config.ImageAutomation, p Push) Result {
 	ref := app.Name + "/" + t.Name
 	res := Result{Target: ref, Automation: img.Name}
+	branch := ""
 	if img.Write == config.WritePullRequest {
-		res.Reason = "write policy pullRequest needs a forge; not written"
-		return res
+		branch = BranchFor(app.Name, t.Name)
 	}
 	file := path.Join(t.Path, "kustomization.yaml")
 	// decide reads the kustomization and says what to write.
@@ -145,7 +152,11 @@ func (a *Automator) bump(ctx context.Context, app *config.Application, t *config
 		if p.Source != "" {
 			msg += "\nReported by " + p.Source + "."
 		}
-		rev, err = a.Repo.Commit(ctx, msg, trailers, change)
+		if branch != "" {
+			rev, err = a.Repo.CommitToBranch(ctx, branch, msg, trailers, change)
+		} else {
+			rev, err = a.Repo.Commit(ctx, msg, trailers, change)
+		}
 		if !errors.Is(err, errMoved) {
 			break
 		}
@@ -153,10 +164,21 @@ func (a *Automator) bump(ctx context.Context, app *config.Application, t *config
 	res.Reason = decision.Reason
 	switch {
 	case errors.Is(err, gitstore.ErrNoChange):
-		// Nothing to write: the policy refused the tag or Git already has it.
+		// Nothing to write: the policy refused the tag or Git already has it
+		// (on main, or on the branch when rev names the branch's commit).
+		if branch != "" && rev != "" {
+			res.Branch = branch
+			res.Reason += "; branch " + branch + " already has it"
+		}
 	case err != nil:
 		res.Err = fmt.Errorf("%s: committing the bump: %w", ref, err)
 		res.Reason = res.Err.Error()
+	case branch != "":
+		res.Bumped, res.Commit, res.Branch = true, rev, branch
+		res.Reason += "; pushed branch " + branch + "; a pull request opens once a forge is configured"
+		if a.Log != nil {
+			a.Log.Info("image bump pushed to branch", "target", ref, "image", img.Repository, "change", decision.Reason, "branch", branch, "commit", rev)
+		}
 	default:
 		res.Bumped, res.Commit = true, rev
 		if a.Log != nil {
@@ -164,4 +186,11 @@ func (a *Automator) bump(ctx context.Context, app *config.Application, t *config
 		}
 	}
 	return res
+}
+
+// BranchFor is the branch that bumps of an application's target are pushed
+// to under write policy pullRequest: one per target, so a burst of pushes
+// updates one branch (and one pull request).
+func BranchFor(app, target string) string {
+	return "slipway/images/" + app + "-" + target
 }

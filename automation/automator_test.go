@@ -162,3 +162,105 @@ func TestAutomatorConcurrentPushes(t *testing.T) {
 		t.Errorf("history has %d commits (%v), want the seed and %d bumps", len(log), err, n)
 	}
 }
+
+// TestAutomatorPullRequestPushesBranch: with write: pullRequest a bump goes
+// to the target's branch, one commit ahead of main, and main is untouched; a
+// newer push updates the same branch; a redelivery changes nothing.
+func TestAutomatorPullRequestPushesBranch(t *testing.T) {
+	files := seed(1)
+	f := files["applications/app00/application.yaml"]
+	f.Data = []byte(strings.Replace(string(f.Data), "      policy:\n", "      write: pullRequest\n      policy:\n", 1))
+	dir := t.TempDir()
+	url, err := gitstore.InitBare(dir+"/config.git", "main", files, "seed", gitstore.DefaultAuthor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	repo, err := gitstore.Open(t.Context(), gitstore.Options{URL: url, CacheDir: dir + "/cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree, err := repo.Tree("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := config.Load(tree)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, tg, _ := cfg.Target("app00", "prod"); tg == nil || len(tg.Images) != 1 || tg.Images[0].Write != config.WritePullRequest {
+		t.Fatalf("seeded config does not ask for pull requests: %+v", tg)
+	}
+	const branch = "slipway/images/app00-prod"
+	if got := BranchFor("app00", "prod"); got != branch {
+		t.Fatalf("BranchFor = %q", got)
+	}
+	refreshed := 0
+	a := &Automator{Config: func() *config.Repo { return cfg }, Repo: repo, Refresh: func(context.Context) error { refreshed++; return nil }}
+	main0 := repo.Head()
+
+	// onBranch reads the branch as a fresh clone of it sees it.
+	onBranch := func() (head string, parent string, img manifests.Image) {
+		t.Helper()
+		b, err := gitstore.Open(t.Context(), gitstore.Options{URL: url, Branch: branch, CacheDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		log, err := b.Log(t.Context(), "", 2)
+		if err != nil || len(log) != 2 {
+			t.Fatalf("branch log: %v, %v", log, err)
+		}
+		return b.Head(), log[1].Hash, imageAt(t, b, "app00")
+	}
+	mainUnchanged := func() {
+		t.Helper()
+		if _, err := repo.Fetch(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if repo.Head() != main0 {
+			t.Errorf("main moved from %s to %s", main0, repo.Head())
+		}
+		if got := imageAt(t, repo, "app00"); got.NewTag != "v1" || got.Digest != "" {
+			t.Errorf("main's kustomization image = %+v, want v1", got)
+		}
+	}
+
+	push := Push{Repository: "127.0.0.1:5000/team/app00", Tag: "v2", Digest: d2, Source: "delivery 1"}
+	res, err := a.Handle(t.Context(), push)
+	if err != nil || len(res) != 1 || !res[0].Bumped || res[0].Commit == "" || res[0].Branch != branch {
+		t.Fatalf("first push: %+v, %v", res, err)
+	}
+	if !strings.Contains(res[0].Reason, "pushed branch "+branch) || !strings.Contains(res[0].Reason, "a pull request opens once a forge is configured") {
+		t.Errorf("reason = %q", res[0].Reason)
+	}
+	mainUnchanged()
+	head, parent, img := onBranch()
+	if head != res[0].Commit || parent != main0 || img.NewTag != "v2" || img.Digest != d2 {
+		t.Errorf("branch = %s (parent %s) with %+v; want %s on %s with v2@%s", head, parent, img, res[0].Commit, main0, d2)
+	}
+	first := res[0].Commit
+
+	// A newer push updates the same branch in place.
+	res, err = a.Handle(t.Context(), Push{Repository: push.Repository, Tag: "v2.1.0", Digest: d1})
+	if err != nil || len(res) != 1 || !res[0].Bumped || res[0].Branch != branch || res[0].Commit == first {
+		t.Fatalf("second push: %+v, %v", res, err)
+	}
+	mainUnchanged()
+	head, parent, img = onBranch()
+	if head != res[0].Commit || parent != main0 || img.NewTag != "v2.1.0" || img.Digest != d1 {
+		t.Errorf("branch = %s (parent %s) with %+v; want %s on %s with v2.1.0@%s", head, parent, img, res[0].Commit, main0, d1)
+	}
+	second := res[0].Commit
+
+	// Redelivered: nothing changes.
+	res, err = a.Handle(t.Context(), Push{Repository: push.Repository, Tag: "v2.1.0", Digest: d1})
+	if err != nil || len(res) != 1 || res[0].Bumped || res[0].Commit != "" {
+		t.Errorf("redelivery: %+v, %v; want no bump", res, err)
+	}
+	mainUnchanged()
+	if head, _, _ := onBranch(); head != second {
+		t.Errorf("redelivery moved the branch from %s to %s", second, head)
+	}
+	if refreshed != 0 {
+		t.Errorf("refreshed %d times; a branch changes nothing the reconciler reads", refreshed)
+	}
+}
