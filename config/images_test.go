@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -17,6 +18,7 @@ const imagesYAML = `    images:
       kustomizeName: proxy
       digest: none
       write: pullRequest
+      poll: 1m
       policy:
         tagRegex: ^v\d+$
 `
@@ -34,7 +36,7 @@ func TestImageAutomation(t *testing.T) {
 		{Name: "web", Repository: "127.0.0.1:5000/team/flaskapp", KustomizeName: "127.0.0.1:5000/team/flaskapp",
 			Semver: ">=2 <3", PinDigest: true, Write: WriteCommit},
 		{Name: "sidecar", Repository: "registry.example/tools/proxy", KustomizeName: "proxy",
-			TagRegex: `^v\d+$`, PinDigest: false, Write: WritePullRequest},
+			TagRegex: `^v\d+$`, PinDigest: false, Write: WritePullRequest, Poll: time.Minute},
 	}
 	if diff := cmp.Diff(want, target.Images); diff != "" {
 		t.Errorf("images (-want +got):\n%s", diff)
@@ -47,17 +49,23 @@ func TestImageAutomationErrors(t *testing.T) {
 		repository, policy, extra string
 		want                      string
 	}{
-		"no policy":        {"reg/app", "        {}\n", "", "spec.targets[0].images[0].policy: set exactly one of tag, tagRegex, semver or newest (found 0)"},
-		"two policies":     {"reg/app", "        tag: v1\n        newest: true\n", "", "spec.targets[0].images[0].policy: set exactly one"},
-		"bad semver":       {"reg/app", "        semver: \">=banana\"\n", "", "spec.targets[0].images[0].policy.semver: not a semantic version range"},
-		"bad regex":        {"reg/app", "        tagRegex: \"v(\"\n", "", "spec.targets[0].images[0].policy.tagRegex: not a regular expression"},
-		"tag in repo":      {"reg/app:v1", "        newest: true\n", "", "spec.targets[0].images[0].repository: must be a repository without tag or digest"},
-		"upper case repo":  {"Reg/App", "        newest: true\n", "", "spec.targets[0].images[0].repository: must be a repository"},
-		"bad write":        {"reg/app", "        newest: true\n", "      write: email\n", "spec.targets[0].images[0].write: must be \"commit\" or \"pullRequest\""},
-		"bad digest":       {"reg/app", "        newest: true\n", "      digest: maybe\n", "spec.targets[0].images[0].digest: must be \"pin\" or \"none\""},
-		"unknown key":      {"reg/app", "        newest: true\n", "      tags: [v1]\n", "spec.targets[0].images[0].tags: unknown field"},
-		"port is fine":     {"127.0.0.1:5000/app", "        newest: true\n", "", ""},
-		"missing repo key": {"\"\"", "        newest: true\n", "", "spec.targets[0].images[0].repository: required"},
+		"no policy":           {"reg/app", "        {}\n", "", "spec.targets[0].images[0].policy: set exactly one of tag, tagRegex, semver or newest (found 0)"},
+		"two policies":        {"reg/app", "        tag: v1\n        newest: true\n", "", "spec.targets[0].images[0].policy: set exactly one"},
+		"bad semver":          {"reg/app", "        semver: \">=banana\"\n", "", "spec.targets[0].images[0].policy.semver: not a semantic version range"},
+		"bad regex":           {"reg/app", "        tagRegex: \"v(\"\n", "", "spec.targets[0].images[0].policy.tagRegex: not a regular expression"},
+		"tag in repo":         {"reg/app:v1", "        newest: true\n", "", "spec.targets[0].images[0].repository: must be a repository without tag or digest"},
+		"upper case repo":     {"Reg/App", "        newest: true\n", "", "spec.targets[0].images[0].repository: must be a repository"},
+		"bad write":           {"reg/app", "        newest: true\n", "      write: email\n", "spec.targets[0].images[0].write: must be \"commit\" or \"pullRequest\""},
+		"bad digest":          {"reg/app", "        newest: true\n", "      digest: maybe\n", "spec.targets[0].images[0].digest: must be \"pin\" or \"none\""},
+		"unknown key":         {"reg/app", "        newest: true\n", "      tags: [v1]\n", "spec.targets[0].images[0].tags: unknown field"},
+		"port is fine":        {"127.0.0.1:5000/app", "        newest: true\n", "", ""},
+		"missing repo key":    {"\"\"", "        newest: true\n", "", "spec.targets[0].images[0].repository: required"},
+		"poll is fine":        {"reg/app", "        newest: true\n", "      poll: 90s\n", ""},
+		"poll too often":      {"reg/app", "        newest: true\n", "      poll: 1s\n", "spec.targets[0].images[0].poll: must be at least 5s, got 1s"},
+		"poll zero":           {"reg/app", "        newest: true\n", "      poll: 0s\n", "spec.targets[0].images[0].poll: must be at least 5s, got 0s"},
+		"poll no unit":        {"reg/app", "        newest: true\n", "      poll: 30\n", "spec.targets[0].images[0].poll: must be a duration with a unit, such as 30s or 1m"},
+		"poll not a duration": {"reg/app", "        newest: true\n", "      poll: hourly\n", "spec.targets[0].images[0].poll: must be a duration such as 30s or 1m, got \"hourly\""},
+		"poll a list":         {"reg/app", "        newest: true\n", "      poll: [1m]\n", "spec.targets[0].images[0].poll: must be a duration such as 30s or 1m, not a list"},
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {

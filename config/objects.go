@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/Masterminds/semver/v3"
 	"gopkg.in/yaml.v3"
@@ -237,12 +238,14 @@ func (d *decoder) target(n *yaml.Node, at, appDir string) Target {
 func (d *decoder) image(n *yaml.Node, at string) ImageAutomation {
 	img := ImageAutomation{Source: d.source(n), PinDigest: true}
 	var digest string
+	var pollSet bool
 	d.mapping(n, at, map[string]field{
 		"name":          d.str(&img.Name),
 		"repository":    d.str(&img.Repository),
 		"kustomizeName": d.str(&img.KustomizeName),
 		"digest":        d.str(&digest),
 		"write":         d.str((*string)(&img.Write)),
+		"poll":          d.duration(&img.Poll, &pollSet),
 		"policy": d.fields(map[string]field{
 			"tag":      d.str(&img.Tag),
 			"tagRegex": d.str(&img.TagRegex),
@@ -295,7 +298,31 @@ func (d *decoder) image(n *yaml.Node, at string) ImageAutomation {
 	default:
 		d.errorAt(join(at, "write"), "must be %q or %q, got %q", WriteCommit, WritePullRequest, img.Write)
 	}
+	if pollSet && img.Poll < MinPoll {
+		d.errorAt(join(at, "poll"), "must be at least %s, got %s", MinPoll, img.Poll)
+	}
 	return img
+}
+
+// duration returns a field that decodes a Go duration string such as 1m or
+// 90s, and records that it was set (so 0s can be told from absent). A bare
+// number is refused: its unit would be a guess.
+func (d *decoder) duration(dst *time.Duration, set *bool) field {
+	return func(n *yaml.Node, path string) {
+		if n.Kind == yaml.ScalarNode && (n.ShortTag() == "!!int" || n.ShortTag() == "!!float") {
+			d.errorf(n, path, "must be a duration with a unit, such as %ss or 1m, got %s", n.Value, n.Value)
+			return
+		}
+		if !d.scalar(n, path, "!!str", "a duration such as 30s or 1m") {
+			return
+		}
+		v, err := time.ParseDuration(n.Value)
+		if err != nil {
+			d.errorf(n, path, "must be a duration such as 30s or 1m, got %q", n.Value)
+			return
+		}
+		*dst, *set = v, true
+	}
 }
 
 // validRepository accepts host[:port]/path/name in lower case: a port only

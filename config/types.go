@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	"k8s.io/apimachinery/pkg/util/validation"
 )
@@ -129,9 +130,17 @@ type ImageAutomation struct {
 	// PinDigest also writes the pushed digest (image@sha256:…); default true.
 	PinDigest bool
 	// Write says how a bump reaches Git: WriteCommit or WritePullRequest.
-	Write  WritePolicy
+	Write WritePolicy
+	// Poll, when set, also lists the repository's tags this often, for
+	// registries that cannot send push webhooks; 0 means webhooks only.
+	// At least MinPoll.
+	Poll   time.Duration
 	Source Source
 }
+
+// MinPoll is the shortest poll interval an image automation may ask for,
+// so a typo cannot make Slipway hammer a registry.
+const MinPoll = 5 * time.Second
 
 // WritePolicy says how an image bump is written to the config repo.
 type WritePolicy string

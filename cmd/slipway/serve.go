@@ -213,6 +213,8 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 				return err
 			}
 			auto := &automation.Automator{Config: rec.Config, Repo: src, Refresh: rec.Refresh, Log: log}
+			// Registries that cannot send webhooks are polled (an automation's poll:).
+			poller := &automation.Poller{Config: rec.Config, Automator: auto, Log: log}
 			box := inbox.New(db, eventHandler(rec, auto, log), log)
 			hooks, err := webhooks.NewHandler(recvs, box, webhooks.Options{MaxBody: maxBody, RatePerSecond: hookRate, Burst: hookBurst, Logger: log})
 			if err != nil {
@@ -251,6 +253,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			log.Info("slipway serving", "address", "http://"+l.Addr().String(), "version", buildVersion(), "data", repo.dataDir)
 
 			go box.Run(ctx)
+			go poller.Run(ctx)
 			runErr := rec.Run(ctx)
 			shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
