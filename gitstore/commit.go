@@ -30,7 +30,7 @@ type CommitInfo struct {
 }
 
 // maxAttempts bounds how often Commit re-applies a change on a moved head.
-const maxAttempts = 10
+const maxAttempts = 11
 
 // Commit fetches the branch, applies change to the head tree, commits the
 // result (author and committer are Options.Author; the message is msg, a
@@ -48,7 +48,10 @@ func (r *Repo) Commit(ctx context.Context, msg string, trailers []Trailer, chang
 	defer r.commitMu.Unlock()
 
 	for attempt := 1; ; attempt++ {
-		h, retry, err := r.commitOnce(ctx, message, change)
+		// The first attempt builds on the last fetched head without fetching:
+		// the push is compare-and-swap, so a stale head only costs a retry,
+		// and the common case saves a round trip to the remote.
+		h, retry, err := r.commitOnce(ctx, message, change, attempt > 1)
 		if !retry {
 			return h, err
 		}
@@ -68,9 +71,13 @@ func (r *Repo) Commit(ctx context.Context, msg string, trailers []Trailer, chang
 }
 
 // commitOnce makes one attempt; retry reports that the head moved under it.
-func (r *Repo) commitOnce(ctx context.Context, message string, change Change) (hash string, retry bool, err error) {
+func (r *Repo) commitOnce(ctx context.Context, message string, change Change, fetch bool) (hash string, retry bool, err error) {
 	r.mu.Lock()
-	head, err := r.fetchLocked(ctx)
+	head := r.head.Load().(plumbing.Hash)
+	fetched := fetch || head.IsZero()
+	if fetched {
+		head, err = r.fetchLocked(ctx)
+	}
 	var base *object.Tree
 	if err == nil && !head.IsZero() {
 		base, err = r.treeOf(head)
@@ -93,6 +100,9 @@ func (r *Repo) commitOnce(ctx context.Context, message string, change Change) (h
 		return "", false, r.errorf("commit: build tree", err)
 	}
 	if base != nil && treeHash == base.Hash || base == nil && len(w.edits) == 0 {
+		if !fetched {
+			return "", true, nil // "nothing to do" must be judged on the remote's head
+		}
 		return hashString(head), false, ErrNoChange
 	}
 	c, err := r.writeCommit(message, treeHash, head)

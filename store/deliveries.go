@@ -52,6 +52,81 @@ func (s *Store) InsertDelivery(ctx context.Context, d *Delivery) (duplicate bool
 	if err != nil {
 		return false, fmt.Errorf("insert delivery %s: %w", d.DeliveryID, err)
 	}
+	req := insertReq{d: d, header: string(hdr), done: make(chan insertResult, 1)}
+	select {
+	case s.inserts <- req:
+	case <-s.stopBatch:
+		return false, errors.New("insert delivery: store closed")
+	case <-ctx.Done():
+		return false, ctx.Err()
+	}
+	res := <-req.done // once handed over, the insert finishes either way
+	if res.err != nil {
+		return false, fmt.Errorf("insert delivery %s: %w", d.DeliveryID, res.err)
+	}
+	d.ID = res.id
+	if !res.duplicate {
+		d.State = DeliveryPending
+	}
+	return res.duplicate, nil
+}
+
+type insertReq struct {
+	d      *Delivery
+	header string
+	done   chan insertResult
+}
+
+type insertResult struct {
+	id        int64
+	duplicate bool
+	err       error
+}
+
+// maxBatch bounds how many deliveries share one transaction.
+const maxBatch = 256
+
+// insertBatches is the one goroutine that inserts deliveries. It takes every
+// insert that is waiting, writes them in one transaction (one fsync for
+// all), and answers each only after the commit: group commit, so the
+// webhook handler's 202 still means "on disk".
+func (s *Store) insertBatches() {
+	defer close(s.batcherDone)
+	for {
+		var batch []insertReq
+		select {
+		case <-s.stopBatch:
+			return
+		case req := <-s.inserts:
+			batch = append(batch, req)
+		}
+	more:
+		for len(batch) < maxBatch {
+			select {
+			case req := <-s.inserts:
+				batch = append(batch, req)
+			default:
+				break more
+			}
+		}
+		results := make([]insertResult, len(batch))
+		err := inTx(context.Background(), s.w, func(tx *sql.Tx) error {
+			for i, req := range batch {
+				results[i] = insertOne(tx, req)
+			}
+			return nil
+		})
+		for i, req := range batch {
+			if err != nil && results[i].err == nil {
+				results[i] = insertResult{err: err}
+			}
+			req.done <- results[i]
+		}
+	}
+}
+
+func insertOne(tx *sql.Tx, req insertReq) insertResult {
+	d := req.d
 	body := d.Body
 	if body == nil {
 		body = []byte{}
@@ -60,29 +135,26 @@ func (s *Store) InsertDelivery(ctx context.Context, d *Delivery) (duplicate bool
 	if events == "" {
 		events = "[]"
 	}
-	res, err := s.w.ExecContext(ctx, `INSERT INTO deliveries
+	res, err := tx.Exec(`INSERT INTO deliveries
 		(provider, receiver, delivery_id, event, received_at, headers, body, events, state)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'pending')
 		ON CONFLICT (provider, receiver, delivery_id) DO NOTHING`,
-		d.Provider, d.Receiver, d.DeliveryID, d.Event, formatTime(d.ReceivedAt), string(hdr), body, events)
+		d.Provider, d.Receiver, d.DeliveryID, d.Event, formatTime(d.ReceivedAt), req.header, body, events)
 	if err != nil {
-		return false, fmt.Errorf("insert delivery %s: %w", d.DeliveryID, err)
+		return insertResult{err: err}
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return false, fmt.Errorf("insert delivery %s: %w", d.DeliveryID, err)
+		return insertResult{err: err}
 	}
 	if n == 0 {
-		err := s.w.QueryRowContext(ctx, `SELECT id FROM deliveries WHERE provider = ? AND receiver = ? AND delivery_id = ?`,
-			d.Provider, d.Receiver, d.DeliveryID).Scan(&d.ID)
-		if err != nil {
-			return true, fmt.Errorf("insert delivery %s: %w", d.DeliveryID, err)
-		}
-		return true, nil
+		var id int64
+		err := tx.QueryRow(`SELECT id FROM deliveries WHERE provider = ? AND receiver = ? AND delivery_id = ?`,
+			d.Provider, d.Receiver, d.DeliveryID).Scan(&id)
+		return insertResult{id: id, duplicate: true, err: err}
 	}
-	d.ID, err = res.LastInsertId()
-	d.State = DeliveryPending
-	return false, err
+	id, err := res.LastInsertId()
+	return insertResult{id: id, err: err}
 }
 
 // PendingDeliveries returns up to limit deliveries not processed yet, oldest first.

@@ -1,8 +1,11 @@
 package store
 
 import (
+	"fmt"
 	"net/http"
 	"path/filepath"
+	"sync"
+	"sync/atomic"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -72,5 +75,38 @@ func TestDeliveries(t *testing.T) {
 	}
 	if done.State != DeliveryDone || done.Outcome != "committed abc123" || done.ProcessedAt.IsZero() || len(done.Body) != 0 {
 		t.Errorf("finished delivery = %+v", done)
+	}
+}
+
+// TestDeliveriesGroupCommit: concurrent inserts (some of the same delivery)
+// share transactions; each gets its own answer and nothing is lost.
+func TestDeliveriesGroupCommit(t *testing.T) {
+	s, err := Open(t.Context(), filepath.Join(t.TempDir(), "slipway.db"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	const n = 200
+	var wg sync.WaitGroup
+	var dups atomic.Int64
+	for i := range n {
+		wg.Go(func() {
+			id := fmt.Sprintf("d-%d", i%150) // 50 redeliveries
+			dup, err := s.InsertDelivery(t.Context(), &Delivery{Provider: "github", Receiver: "r", DeliveryID: id, Body: []byte("{}")})
+			if err != nil {
+				t.Error(err)
+			}
+			if dup {
+				dups.Add(1)
+			}
+		})
+	}
+	wg.Wait()
+	pending, err := s.PendingDeliveries(t.Context(), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(pending) != 150 || dups.Load() != 50 {
+		t.Errorf("%d stored and %d duplicates, want 150 and 50", len(pending), dups.Load())
 	}
 }

@@ -35,6 +35,12 @@ type Store struct {
 	path string
 	w    *sql.DB
 	r    *sql.DB
+
+	// Deliveries are inserted by one goroutine in group commits: every
+	// insert waiting when a transaction starts shares its one fsync.
+	inserts     chan insertReq
+	stopBatch   chan struct{}
+	batcherDone chan struct{}
 }
 
 // Open opens the database at path, creating it if needed, and brings its
@@ -89,6 +95,8 @@ func open(ctx context.Context, path string, migs []migration) (*Store, error) {
 		r.SetMaxIdleConns(maxReaders)
 		s.r = r
 	}
+	s.inserts, s.stopBatch, s.batcherDone = make(chan insertReq), make(chan struct{}), make(chan struct{})
+	go s.insertBatches()
 	return s, nil
 }
 
@@ -120,6 +128,10 @@ func readerOptions() url.Values {
 
 // Close closes the database. The Store must not be used afterwards.
 func (s *Store) Close() error {
+	if s.stopBatch != nil {
+		close(s.stopBatch)
+		<-s.batcherDone
+	}
 	var errs []error
 	if s.r != nil && s.r != s.w {
 		errs = append(errs, s.r.Close())
