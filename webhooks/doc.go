@@ -45,6 +45,19 @@
 //     map of tag to digest.
 //   - coding: ARTIFACTS_VERSION_CREATED / ARTIFACTS_VERSION_UPDATED of docker
 //     artifacts; the image is <team>-docker.pkg.coding.net/<project>/<repo>/<package>.
+//     Forge events (the body's "event" field, if set, wins over X-Coding-Event):
+//     "push" gives GitPushed; "merge request" (or merge_request) gives
+//     PullRequestEvent, CODING's create/update/merge/close/refuse becoming
+//     opened/synchronize/closed+Merged/closed/closed, or, without an action,
+//     taken from the status (ACCEPTED is a merge, REFUSED a close, CANMERGE an
+//     update); "note" on a merge request gives CommentEvent (a note without an
+//     action is "created"), notes elsewhere are ignored. CODING's field names
+//     vary, so both spellings are read where two are plausible (merge_request
+//     or mergeRequest, number or iid, head.sha or source_sha or
+//     merge_commit_sha, comment or note, body or content, login, username,
+//     global_key or name); Repo is full_name, else the clone URL's path
+//     (<team>/<project>/<repo>). A merge request without a head sha gives its
+//     merge_commit_sha as HeadSHA.
 //   - github: push, pull_request, issue_comment, ping (and package events,
 //     as ghcr); gitea: push, pull_request, issue_comment; gitlab: Push Hook,
 //     Tag Push Hook, Merge Request Hook, Note Hook (on merge requests and

@@ -55,6 +55,11 @@ var fixtures = map[string]fixture{
 	"quay push, tag map":                {ProviderQuay, "", "push.map.json", false},
 	"quay build success":                {ProviderQuay, "", "build_success.json", true},
 	"coding docker artifact":            {ProviderCoding, "ARTIFACTS_VERSION_CREATED", "artifacts_version_created.docker.json", false},
+	"coding push":                       {ProviderCoding, "push", "push.json", false},
+	"coding merge request created":      {ProviderCoding, "merge request", "merge_request.create.json", false},
+	"coding merge request merged":       {ProviderCoding, "merge request", "merge_request.merge.json", false},
+	"coding note on a merge request":    {ProviderCoding, "note", "note.merge_request.json", false},
+	"coding note on a commit":           {ProviderCoding, "note", "note.commit.json", true},
 	"coding maven artifact":             {ProviderCoding, "ARTIFACTS_VERSION_CREATED", "artifacts_version_created.maven.json", true},
 }
 

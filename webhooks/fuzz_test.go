@@ -17,6 +17,24 @@ func seedParser(f *testing.F, provider string) {
 	for _, s := range []string{``, `null`, `[]`, `{}`, `{"events":null}`, `{"events":[{}]}`, `{"updated_tags":{"a":1}}`, `{"a":` + strings.Repeat("[", 100)} {
 		f.Add("", []byte(s))
 	}
+	if provider == ProviderCoding {
+		// Forge events with the field variants the parser reads, and hostile ones.
+		for _, s := range [][2]string{
+			{"push", `{"ref":"refs/heads/m","after":"a","repository":{"https_url":"https://e.coding.net/t/p/r.git"},"commits":[{"added":["x"]},null]}`},
+			{"push", `{"ref":"refs/tags/v1","after":"a","repository":{"name":"r","owner":{"global_key":"o"}},"commits":null}`},
+			{"merge request", `{"mergeRequest":{"iid":"7","status":"ACCEPTED","merge_commit_sha":"c","target_branch":"m"},"repository":{"name":"r","project":{"name":"p"}}}`},
+			{"merge_request", `{"action":"update","merge_request":{"number":2147483648,"head":{"sha":"a"},"base":{"ref":"m"}},"repository":{"full_name":"a/b"}}`},
+			{"merge request", `{"action":"refuse","merge_request":{"number":-1}}`},
+			{"merge request", `{"merge_request":{"number":"x"}}`},
+			{"note", `{"note":{"id":"9","content":"/slipway deploy","author":{"login":"u"}},"mergeRequest":{"iid":1},"repository":{"full_name":"a/b"}}`},
+			{"note", `{"comment":{"id":1e30,"body":"x"},"merge_request":{"number":1},"repository":{"full_name":"a/b"}}`},
+			{"note", `{"comment":{"id":1},"commit":{"id":"a"}}`},
+			{"", `{"event":"push","ref":"refs/heads/m","after":"a","repository":{"full_name":"a/b"}}`},
+			{"", `{"event":7}`},
+		} {
+			f.Add(s[0], []byte(s[1]))
+		}
+	}
 }
 
 // fuzzParser checks a parser never panics and only answers with events, a

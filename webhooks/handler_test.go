@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"bytes"
+	"crypto/sha1"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -160,6 +161,33 @@ func TestRefusals(t *testing.T) {
 				return r
 			},
 			status: http.StatusForbidden, reasonPart: "X-Coding-Signature",
+		},
+		"coding push signed with another secret": {
+			req: func() *http.Request {
+				body := fixtures["coding push"].body(t)
+				r := signedRequest(ProviderCoding, "push", "d", body)
+				r.Header.Set("X-Coding-Signature", "sha1="+hexMAC(sha1.New, "other", body))
+				return r
+			},
+			status: http.StatusForbidden, reasonPart: "X-Coding-Signature",
+		},
+		"coding merge request without a number": {
+			req: func() *http.Request {
+				return signedRequest(ProviderCoding, "merge request", "d", []byte(`{"action":"create","merge_request":{"title":"t","target_branch":"master","head":{"sha":"abc"}},"repository":{"full_name":"a/b/c"}}`))
+			},
+			status: http.StatusBadRequest, reasonPart: "missing required field merge_request.number",
+		},
+		"coding note without its comment": {
+			req: func() *http.Request {
+				return signedRequest(ProviderCoding, "note", "d", []byte(`{"action":"create","merge_request":{"number":3},"repository":{"full_name":"a/b/c"}}`))
+			},
+			status: http.StatusBadRequest, reasonPart: "missing required field comment",
+		},
+		"coding merge request with an object for a title": {
+			req: func() *http.Request {
+				return signedRequest(ProviderCoding, "merge request", "d", []byte(`{"action":"create","mergeRequest":{"iid":3,"title":{}}}`))
+			},
+			status: http.StatusBadRequest, reasonPart: "field mergeRequest.title: want string, got object",
 		},
 		"body over the cap, Content-Length set": {
 			req: func() *http.Request {

@@ -96,3 +96,60 @@ func TestGitLabMergeRequestActions(t *testing.T) {
 }
 
 func jsonNumber(s string) json.Number { return json.Number(s) }
+
+// TestCodingMergeRequestActions: CODING's verbs (or, without an action, the
+// request's status) become GitHub's; both spellings of the object are read.
+func TestCodingMergeRequestActions(t *testing.T) {
+	tests := map[string]struct {
+		body   string
+		action string
+		merged bool
+	}{
+		"create":              {`"action":"create","merge_request":{`, ActionOpened, false},
+		"open":                {`"action":"open","mergeRequest":{`, ActionOpened, false},
+		"update":              {`"action":"update","merge_request":{`, ActionSynchronize, false},
+		"merge":               {`"action":"merge","mergeRequest":{`, ActionClosed, true},
+		"close":               {`"action":"close","merge_request":{`, ActionClosed, false},
+		"refuse":              {`"action":"refuse","merge_request":{`, ActionClosed, false},
+		"reopen":              {`"action":"reopen","merge_request":{`, ActionReopened, false},
+		"no action, ACCEPTED": {`"mergeRequest":{"status":"ACCEPTED",`, ActionClosed, true},
+		"no action, REFUSED":  {`"mergeRequest":{"status":"REFUSED",`, ActionClosed, false},
+		"no action, CANMERGE": {`"mergeRequest":{"status":"CANMERGE",`, ActionSynchronize, false},
+		"unknown action":      {`"action":"review","merge_request":{`, "review", false},
+	}
+	for name, tc := range tests {
+		t.Run(name, func(t *testing.T) {
+			body := []byte(`{"repository":{"full_name":"t/p/r"},` + tc.body + `"iid":"3","source_branch":"f","target_branch":"master","source_sha":"abc"}}`)
+			events, err := parseCoding(Origin{}, "merge request", body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			pr := events[0].(PullRequestEvent)
+			if pr.Action != tc.action || pr.Merged != tc.merged || pr.Number != 3 || pr.HeadSHA != "abc" || pr.HeadRef != "f" || pr.BaseRef != "master" {
+				t.Errorf("got %+v, want action %q merged %v", pr, tc.action, tc.merged)
+			}
+		})
+	}
+}
+
+// TestCodingRepoName: full_name, else the clone URL's path, else
+// project/name or owner/name.
+func TestCodingRepoName(t *testing.T) {
+	tests := map[string]string{
+		`{"full_name":"t/p/r","clone_url":"https://e.coding.net/x/y.git"}`: "t/p/r",
+		`{"name":"r","https_url":"https://e.coding.net/t/p/r.git"}`:        "t/p/r",
+		`{"name":"r","project":{"name":"p"}}`:                              "p/r",
+		`{"name":"r","owner":{"global_key":"o"}}`:                          "o/r",
+		`{"name":"r"}`: "r",
+		`{}`:           "",
+	}
+	for in, want := range tests {
+		var r codingRepo
+		if err := json.Unmarshal([]byte(in), &r); err != nil {
+			t.Fatal(err)
+		}
+		if got := r.fullName(); got != want {
+			t.Errorf("%s: fullName() = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -251,14 +251,36 @@ func parseQuay(o Origin, _ string, body []byte) ([]Event, error) {
 	return out, nil
 }
 
-// parseCoding translates CODING artifact events; only Docker artifacts
-// created or updated become ImagePushed. The registry host is
+// parseCoding translates CODING deliveries. Forge events (push, merge
+// request, note) are in coding.go. Of the artifact events, only Docker
+// artifacts created or updated become ImagePushed. The registry host is
 // "<team>-docker.pkg.coding.net" and the repository "<project>/<repo>/<package>",
 // as CODING's Docker registry names images.
 func parseCoding(o Origin, event string, body []byte) ([]Event, error) {
+	var head struct {
+		Event string `json:"event"`
+	}
+	if err := decodeJSON("coding", body, &head); err != nil {
+		return nil, err
+	}
+	if head.Event != "" {
+		event = head.Event
+	}
+	switch strings.ToLower(event) {
+	case "push":
+		return parseCodingPush(o, body)
+	case "merge request", "merge_request", "mr":
+		return parseCodingMergeRequest(o, body)
+	case "note", "comment":
+		return parseCodingNote(o, body)
+	}
+	return parseCodingArtifact(o, event, body)
+}
+
+// parseCodingArtifact translates CODING's artifact events (see parseCoding).
+func parseCodingArtifact(o Origin, event string, body []byte) ([]Event, error) {
 	const what = "coding"
 	var p struct {
-		Event    string `json:"event"`
 		Artifact *struct {
 			ArtifactRepoName    string `json:"artifactRepoName"`
 			ArtifactPkgName     string `json:"artifactPkgName"`
@@ -279,9 +301,6 @@ func parseCoding(o Origin, event string, body []byte) ([]Event, error) {
 	}
 	if err := decodeJSON(what, body, &p); err != nil {
 		return nil, err
-	}
-	if p.Event != "" {
-		event = p.Event
 	}
 	switch event {
 	case "ARTIFACTS_VERSION_CREATED", "ARTIFACTS_VERSION_UPDATED":
