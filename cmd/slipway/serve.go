@@ -159,6 +159,7 @@ func newServeCommand() *cobra.Command {
 		maxBody        int64
 		hookRate       float64
 		hookBurst      int
+		historyKeep    int
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -253,6 +254,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			log.Info("slipway serving", "address", "http://"+l.Addr().String(), "version", buildVersion(), "data", repo.dataDir)
 
 			go box.Run(ctx)
+			go pruneHistory(ctx, db, historyKeep, log)
 			go poller.Run(ctx)
 			runErr := rec.Run(ctx)
 			shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -273,6 +275,28 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 	fl.Int64Var(&maxBody, "webhook-max-body", webhooks.DefaultMaxBody, "largest webhook body accepted, in bytes")
 	fl.Float64Var(&hookRate, "webhook-rate", webhooks.DefaultRatePerSecond, "webhook deliveries accepted per second from one source address (negative: no limit)")
 	fl.IntVar(&hookBurst, "webhook-burst", webhooks.DefaultBurst, "webhook deliveries one source may send in a burst")
+	fl.IntVar(&historyKeep, "history-keep", 200, "sync history records kept per target (older ones are pruned hourly)")
 	fl.BoolVar(&pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --listen address")
 	return cmd
+}
+
+// pruneHistory keeps the newest keep sync records per target, hourly.
+func pruneHistory(ctx context.Context, db *store.Store, keep int, log *slog.Logger) {
+	if keep < 1 {
+		return
+	}
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := db.PruneSyncHistory(ctx, keep); err != nil && ctx.Err() == nil {
+			log.Warn("pruning sync history", "err", err)
+		} else if n > 0 {
+			log.Info("pruned sync history", "records", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
