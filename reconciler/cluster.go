@@ -21,14 +21,8 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/cache"
-)
 
-// Labels Slipway puts on what it applies (see package manifests).
-const (
-	LabelManagedBy   = "app.kubernetes.io/managed-by"
-	ManagedByValue   = "slipway"
-	LabelApplication = "slipway.dev/application"
-	LabelTarget      = "slipway.dev/target"
+	"github.com/slipwaycd/slipway/manifests"
 )
 
 // Cluster is Slipway's connection to one account's cluster: clients, a REST
@@ -86,7 +80,7 @@ func NewCluster(account string, cfg *rest.Config, fieldManager string, onEvent f
 		stop:         make(chan struct{}),
 	}
 	c.factory = dynamicinformer.NewFilteredDynamicSharedInformerFactory(dyn, 0, metav1.NamespaceAll, func(o *metav1.ListOptions) {
-		o.LabelSelector = LabelManagedBy + "=" + ManagedByValue
+		o.LabelSelector = manifests.LabelManagedBy + "=" + manifests.ManagedBy
 	})
 	return c, nil
 }
@@ -160,7 +154,7 @@ func (c *Cluster) notify(obj any) {
 		return
 	}
 	l := u.GetLabels()
-	if app, target := l[LabelApplication], l[LabelTarget]; app != "" && target != "" {
+	if app, target := l[manifests.LabelApplication], l[manifests.LabelTarget]; app != "" && target != "" {
 		c.onEvent(app, target)
 	}
 }
@@ -254,8 +248,7 @@ func (c *Cluster) prune(ctx context.Context, ref ObjectRef, app, target string) 
 	if live == nil {
 		return Pruned, nil
 	}
-	l := live.GetLabels()
-	if l[LabelManagedBy] != ManagedByValue || l[LabelApplication] != app || l[LabelTarget] != target {
+	if !ownedBy(live, app, target) {
 		return Skipped, nil
 	}
 	m, err := c.mapping(live.GroupVersionKind())
@@ -272,6 +265,13 @@ func (c *Cluster) prune(ctx context.Context, ref ObjectRef, app, target string) 
 		return "", fmt.Errorf("%s prune failed: %w", ref, err)
 	}
 	return Pruned, nil
+}
+
+// ownedBy reports whether a live object still carries the labels Slipway
+// stamps for this target: only such objects are ever pruned.
+func ownedBy(live *unstructured.Unstructured, app, target string) bool {
+	l := live.GetLabels()
+	return l[manifests.LabelManagedBy] == manifests.ManagedBy && l[manifests.LabelApplication] == app && l[manifests.LabelTarget] == target
 }
 
 // namespaced reports whether a kind lives in namespaces.

@@ -120,8 +120,7 @@ func PlanTarget(ctx context.Context, cl *Cluster, tree fs.FS, rev string, app *c
 			continue // already gone: nothing to do
 		}
 		action := Pruned
-		l := live.GetLabels()
-		if !t.Sync.Prune || l[LabelManagedBy] != ManagedByValue || l[LabelApplication] != app.Name || l[LabelTarget] != t.Name {
+		if !t.Sync.Prune || !ownedBy(live, app.Name, t.Name) {
 			action = Skipped // as prune would: only objects still labelled as the target's are deleted
 		}
 		plan.Objects = append(plan.Objects, ObjectDiff{Object: ref.String(), Action: action})

@@ -13,6 +13,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
+
+	"github.com/slipwaycd/slipway/manifests"
 )
 
 // ObjectRef names one object of a target.
@@ -114,9 +116,9 @@ func (s *inventoryStore) save(ctx context.Context, ns, app, target string, inv *
 			Name:      inventoryName(app, target),
 			Namespace: ns,
 			Labels: map[string]string{
-				inventoryLabel:            "true",
-				"slipway.dev/application": app,
-				"slipway.dev/target":      target,
+				inventoryLabel:             "true",
+				manifests.LabelApplication: app,
+				manifests.LabelTarget:      target,
 			},
 		},
 		Data: map[string]string{inventoryDataKey: string(data)},
