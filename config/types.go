@@ -81,6 +81,8 @@ type Application struct {
 	// AllowConcurrent allows executions of this application to overlap.
 	AllowConcurrent bool
 	Targets         []Target
+	// Pipelines are the application's pipelines, sorted by name.
+	Pipelines []*Pipeline
 	// Dir is the application's directory, repo-relative, e.g.
 	// applications/flaskapp.
 	Dir    string
@@ -210,6 +212,20 @@ func (r *Repo) Target(app, target string) (*Application, *Target, bool) {
 		}
 	}
 	return nil, nil, false
+}
+
+// Pipeline finds a pipeline by application and pipeline name.
+func (r *Repo) Pipeline(app, name string) (*Pipeline, bool) {
+	a, ok := r.Applications[app]
+	if !ok {
+		return nil, false
+	}
+	for _, p := range a.Pipelines {
+		if p.Name == name {
+			return p, true
+		}
+	}
+	return nil, false
 }
 
 // TargetRefs lists every deploy target, sorted by application then target,
