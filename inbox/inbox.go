@@ -178,6 +178,8 @@ func decodeEvents(raw []byte) ([]webhooks.Event, error) {
 			ev, err = decode[webhooks.CommentEvent](e.Event)
 		case webhooks.KindPing:
 			ev, err = decode[webhooks.Ping](e.Event)
+		case webhooks.KindWebhook:
+			ev, err = decode[webhooks.WebhookReceived](e.Event)
 		default:
 			err = fmt.Errorf("unknown event kind %q", e.Kind)
 		}

@@ -2,6 +2,7 @@ package webhooks
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"time"
 )
@@ -17,10 +18,12 @@ const (
 	KindPullRequest Kind = "pull_request"
 	KindComment     Kind = "comment"
 	KindPing        Kind = "ping"
+	KindWebhook     Kind = "webhook"
 )
 
 // Event is one normalised event: *exactly* one of ImagePushed, GitPushed,
-// PullRequestEvent, CommentEvent or Ping, always held as a value.
+// PullRequestEvent, CommentEvent, Ping or WebhookReceived, always held as a
+// value.
 type Event interface {
 	Kind() Kind
 }
@@ -114,6 +117,13 @@ type Ping struct {
 	Origin
 }
 
+// WebhookReceived is a generic webhook's JSON body, for pipelines with a webhook trigger.
+type WebhookReceived struct {
+	Origin
+	Source  string          `json:"source"`  // the receiver name
+	Payload json.RawMessage `json:"payload"` // the body, a JSON object; see PayloadValue
+}
+
 // Kind implements Event.
 func (ImagePushed) Kind() Kind { return KindImagePushed }
 
@@ -128,6 +138,9 @@ func (CommentEvent) Kind() Kind { return KindComment }
 
 // Kind implements Event.
 func (Ping) Kind() Kind { return KindPing }
+
+// Kind implements Event.
+func (WebhookReceived) Kind() Kind { return KindWebhook }
 
 // Delivery is one verified HTTP delivery and what it translated to.
 type Delivery struct {
@@ -145,7 +158,7 @@ type Delivery struct {
 	// Body is the raw body as received (signatures are over these bytes).
 	Body []byte
 	// Header is a copy of the request headers without credentials
-	// (Authorization, X-Gitlab-Token, Cookie): safe to store.
+	// (Authorization, X-Gitlab-Token, X-Slipway-Token, Cookie): safe to store.
 	Header     http.Header
 	ReceivedAt time.Time
 }

@@ -21,7 +21,8 @@ type Receiver struct {
 	// Provider is one of Providers().
 	Provider string
 	// Secret is the HMAC key (github, ghcr, gitea, coding) or the token
-	// (distribution, harbor, gitlab, dockerhub, quay). Required.
+	// (distribution, harbor, gitlab, dockerhub, quay); generic takes it as
+	// either. Required.
 	Secret []byte
 }
 
@@ -244,7 +245,7 @@ func deliveryID(p provider, h http.Header, body []byte) (string, error) {
 }
 
 // credentialHeaders never leave the handler.
-var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "X-Gitlab-Token"}
+var credentialHeaders = []string{"Authorization", "Proxy-Authorization", "Cookie", "X-Gitlab-Token", slipwayTokenHeader}
 
 func safeHeader(h http.Header) http.Header {
 	c := h.Clone()

@@ -34,6 +34,7 @@ const (
 	ProviderGitHub       = "github"
 	ProviderGitea        = "gitea"
 	ProviderGitLab       = "gitlab"
+	ProviderGeneric      = "generic"
 )
 
 var providers = map[string]provider{
@@ -89,6 +90,11 @@ var providers = map[string]provider{
 		eventHeader: "X-Gitlab-Event",
 		idHeader:    "X-Gitlab-Event-UUID",
 		parse:       noHeader(parseGitLab),
+	},
+	ProviderGeneric: {
+		verify:     genericCredential,
+		deliveryID: genericDeliveryID,
+		parse:      noHeader(parseGeneric),
 	},
 }
 

@@ -1,0 +1,48 @@
+package gitstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// Contains reports whether ancestor is rev or a commit in rev's first-parent
+// history; both are full commit hashes. It reads the local cache only and
+// never fetches, so a caller asking "is the commit I deployed still on the
+// branch (not force-pushed away), and is this head newer than it?" gets an
+// answer as of the last fetch. A hash the cache does not have (never
+// fetched, or not a commit) gives false and no error; only a failing object
+// store is an error.
+//
+// Only first parents are followed, as in Log: a commit that reached the
+// branch through the second parent of a merge is not "contained", since the
+// branch never pointed at it.
+func (r *Repo) Contains(ctx context.Context, rev, ancestor string) (bool, error) {
+	op := fmt.Sprintf("contains %s in %s", ancestor, rev)
+	if !plumbing.IsHash(rev) || !plumbing.IsHash(ancestor) {
+		return false, r.errorf(op, errors.New("want full commit hashes"))
+	}
+	revH, ancH := plumbing.NewHash(rev), plumbing.NewHash(ancestor)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, h := range []plumbing.Hash{revH, ancH} {
+		if _, err := object.GetCommit(r.sto, h); err != nil {
+			if errors.Is(err, plumbing.ErrObjectNotFound) || errors.Is(err, plumbing.ErrInvalidType) {
+				return false, nil
+			}
+			return false, r.errorf(op, err)
+		}
+	}
+	found := false
+	err := r.walkFirstParent(ctx, revH, 0, func(c *object.Commit, _ *object.Tree) (bool, error) {
+		found = c.Hash == ancH
+		return !found, nil
+	})
+	if err != nil {
+		return false, r.errorf(op, err)
+	}
+	return found, nil
+}
