@@ -133,8 +133,12 @@ type StageState struct {
 	Status    StageStatus      `json:"status"`
 	StartedAt time.Time        `json:"startedAt,omitzero"`
 	EndedAt   time.Time        `json:"endedAt,omitzero"`
-	// Attempts counts starts, including resumes after a restart.
-	Attempts int          `json:"attempts,omitempty"`
+	// Attempts counts starts, including resumes after a server restart.
+	Attempts int `json:"attempts,omitempty"`
+	// Restarts counts restarts of the stage by people; side effects (commits,
+	// Jobs, child executions) are keyed by it, so a restart does them anew
+	// while a resume finds what the attempt before it did.
+	Restarts int          `json:"restarts,omitempty"`
 	Error    string       `json:"error,omitempty"`
 	Log      []LogLine    `json:"log,omitempty"`
 	Outputs  StageOutputs `json:"outputs"`
