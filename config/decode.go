@@ -167,6 +167,62 @@ func (d *decoder) strs(dst *[]string) field {
 	})
 }
 
+// ints returns a field that decodes a list of integers.
+func (d *decoder) ints(dst *[]int) field {
+	return d.list(func(n *yaml.Node, path string) {
+		var v int
+		var set bool
+		d.integer(&v, &set)(n, path)
+		*dst = append(*dst, v)
+	})
+}
+
+// strMap returns a field that decodes a mapping of strings to strings, for
+// fields whose keys are the user's own (HTTP headers, parameters). A key
+// with no value is left out, as an absent field would be.
+func (d *decoder) strMap(dst *map[string]string) field {
+	return func(n *yaml.Node, path string) {
+		if isNull(n) {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, path, "must be a mapping, not %s", describe(n))
+			return
+		}
+		m := map[string]string{}
+		seen := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, value := n.Content[i], resolve(n.Content[i+1])
+			if key.Kind != yaml.ScalarNode {
+				d.errorf(key, path, "keys must be strings, not %s", describe(key))
+				continue
+			}
+			child := join(path, key.Value)
+			if first, dup := seen[key.Value]; dup {
+				d.errorf(key, child, "duplicate key (first at line %d)", first.Line)
+				continue
+			}
+			seen[key.Value] = key
+			d.nodes[child] = value
+			if d.scalar(value, child, "!!str", "a string") {
+				m[key.Value] = value.Value
+			}
+		}
+		*dst = m
+	}
+}
+
+// present wraps f to record whether its field was given a value, so a
+// default can be told from an explicit false or []. Null counts as absent.
+func present(set *bool, f field) field {
+	return func(n *yaml.Node, path string) {
+		if !isNull(n) {
+			*set = true
+		}
+		f(n, path)
+	}
+}
+
 // boolean returns a field that decodes true or false.
 func (d *decoder) boolean(dst *bool) field {
 	return func(n *yaml.Node, path string) {

@@ -65,8 +65,10 @@ func load(fsys fs.FS) (*Repo, ErrorList) {
 	l.loadAccounts()
 	l.loadProjects()
 	l.loadApplications()
+	l.loadPipelines()
 	l.checkTargets()
 	l.checkProjects()
+	l.checkPipelines()
 	l.errs.sort()
 	return l.repo, l.errs
 }

@@ -211,7 +211,7 @@ spec:
 				"README.md":                               "# config\n",
 				"accounts/README.md":                      "accounts\n",
 				"applications/README.md":                  "apps\n",
-				"applications/flaskapp/pipelines/ci.yaml": "anything: [goes\n",
+				"applications/flaskapp/notes/ci.yaml": "anything: [goes\n",
 				"applications/flaskapp/notes.txt":         "notes\n",
 			}),
 			want: exampleRepo,

@@ -214,7 +214,7 @@ func (d *decoder) target(n *yaml.Node, at, appDir string) Target {
 	for i, img := range t.Images {
 		names[i] = img.Name
 	}
-	d.unique(join(at, "images"), "name", names, "image automation")
+	d.unique(join(at, "images"), ".name", names, "image automation")
 	t.Path = d.targetPath(join(at, "path"), rel, appDir)
 
 	switch t.Sync.Mode {
