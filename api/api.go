@@ -1,12 +1,19 @@
 // Package api serves Slipway's REST API (JSON over HTTP, gorilla/mux): the
-// read model of targets, their sync history and the accounts, and the few
-// actions that only enqueue work (sync a target, refresh Git).
+// read model of targets, their sync history and the accounts, the few
+// actions that only enqueue work (sync a target, refresh Git), the
+// pipelines and their executions (release orders), and the API tokens.
+//
+// Every route but the OpenAPI document (openapi.yaml, served at
+// /api/v1/openapi.yaml) needs a bearer token; see auth.go for the roles.
 package api
 
 import (
 	"context"
+	_ "embed" // the OpenAPI document
 	"encoding/json"
+	"log/slog"
 	"net/http"
+	"slices"
 	"strconv"
 
 	"github.com/gorilla/mux"
@@ -47,20 +54,65 @@ type Server struct {
 	History    History
 	Accounts   Accounts
 	Events     Events
+	// Releases runs pipelines: release orders are created, read and acted
+	// on through it.
+	Releases Releases
+	// Tokens authenticates every request under /api/v1 (but the OpenAPI
+	// document); without it every such request is refused.
+	Tokens TokenStore
+	// Audit records every mutating request; nil records nothing.
+	Audit AuditLog
+	// Config returns the config repo's current revision: pipelines are read
+	// from it, and the projects applications are bound to.
+	Config func() *config.Repo
+	// Log reports what cannot be answered to a client (a failed audit
+	// write); nil means slog.Default().
+	Log *slog.Logger
+}
+
+// v1 prefixes every route.
+const v1 = "/api/v1"
+
+// routes lists every endpoint under /api/v1 but the OpenAPI document, with
+// the least role it needs and the audit action of those that change
+// something.
+func (s *Server) routes() []route {
+	get, post, del := http.MethodGet, http.MethodPost, http.MethodDelete
+	return []route{
+		{get, "/targets", RoleViewer, "", s.listTargets},
+		{get, "/targets/{app}/{target}", RoleViewer, "", s.getTarget},
+		{get, "/targets/{app}/{target}/history", RoleViewer, "", s.targetHistory},
+		{post, "/targets/{app}/{target}/sync", RoleDeployer, "target.sync", s.syncTarget},
+		{get, "/accounts", RoleViewer, "", s.listAccounts},
+		{get, "/events", RoleViewer, "", s.listEvents},
+		{post, "/refresh", RoleDeployer, "refresh", s.refresh},
+		{post, "/resync", RoleAdmin, "resync", s.resync},
+
+		{get, "/pipelines", RoleViewer, "", s.listPipelines},
+		{get, "/applications/{app}/pipelines/{pipeline}", RoleViewer, "", s.getPipeline},
+		{get, "/releases", RoleViewer, "", s.listReleases},
+		{post, "/releases", RoleDeployer, "release.create", s.createRelease},
+		{get, "/releases/{id}", RoleViewer, "", s.getRelease},
+		{post, "/releases/{id}/cancel", RoleDeployer, "release.cancel", s.cancelRelease},
+		{post, "/releases/{id}/restart", RoleDeployer, "release.restart", s.restartRelease},
+		{post, "/releases/{id}/approve", RoleDeployer, "release.approve", s.judgeRelease(true)},
+		{post, "/releases/{id}/reject", RoleDeployer, "release.reject", s.judgeRelease(false)},
+
+		{get, "/tokens", RoleAdmin, "", s.listTokens},
+		{post, "/tokens", RoleAdmin, "token.create", s.createToken},
+		{del, "/tokens/{name}", RoleAdmin, "token.delete", s.deleteToken},
+		{get, "/audit", RoleAdmin, "", s.listAudit},
+		{get, "/whoami", "", "", s.whoami},
+	}
 }
 
 // Handler returns the routes under /api/v1.
 func (s *Server) Handler() http.Handler {
 	r := mux.NewRouter()
-	const v1 = "/api/v1"
-	r.HandleFunc(v1+"/targets", s.listTargets).Methods(http.MethodGet)
-	r.HandleFunc(v1+"/targets/{app}/{target}", s.getTarget).Methods(http.MethodGet)
-	r.HandleFunc(v1+"/targets/{app}/{target}/history", s.targetHistory).Methods(http.MethodGet)
-	r.HandleFunc(v1+"/targets/{app}/{target}/sync", s.syncTarget).Methods(http.MethodPost)
-	r.HandleFunc(v1+"/accounts", s.listAccounts).Methods(http.MethodGet)
-	r.HandleFunc(v1+"/events", s.listEvents).Methods(http.MethodGet)
-	r.HandleFunc(v1+"/refresh", s.refresh).Methods(http.MethodPost)
-	r.HandleFunc(v1+"/resync", s.resync).Methods(http.MethodPost)
+	r.HandleFunc(v1+"/openapi.yaml", serveOpenAPI).Methods(http.MethodGet)
+	for _, rt := range s.routes() {
+		r.Handle(v1+rt.path, s.guard(rt)).Methods(rt.method)
+	}
 	r.NotFoundHandler = http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		writeError(w, http.StatusNotFound, "", "no such endpoint")
 	})
@@ -84,7 +136,7 @@ func (s *Server) listTargets(w http.ResponseWriter, r *http.Request) {
 	summary := r.URL.Query().Get("summary") == "true"
 	out := TargetList{Revision: s.Reconciler.Revision(), Targets: []reconciler.TargetStatus{}}
 	for _, t := range all {
-		if app == "" || t.Application == app {
+		if (app == "" || t.Application == app) && s.mayAccessApp(r, t.Application) {
 			if summary {
 				t.Objects, t.Changes = nil, nil
 			}
@@ -104,12 +156,15 @@ func (s *Server) getTarget(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "target", "target "+ref.String()+" not found")
 		return
 	}
+	if !s.allowTarget(w, r, ref) {
+		return
+	}
 	writeJSON(w, http.StatusOK, st)
 }
 
 func (s *Server) targetHistory(w http.ResponseWriter, r *http.Request) {
 	ref, ok := targetRef(w, r)
-	if !ok {
+	if !ok || !s.allowTarget(w, r, ref) {
 		return
 	}
 	limit, ok := limitParam(w, r, 20)
@@ -133,7 +188,7 @@ func (s *Server) targetHistory(w http.ResponseWriter, r *http.Request) {
 
 func (s *Server) syncTarget(w http.ResponseWriter, r *http.Request) {
 	ref, ok := targetRef(w, r)
-	if !ok {
+	if !ok || !s.allowTarget(w, r, ref) {
 		return
 	}
 	if err := s.Reconciler.Sync(ref); err != nil {
@@ -219,6 +274,9 @@ type Error struct {
 }
 
 func writeError(w http.ResponseWriter, code int, field, msg string) {
+	if sw, ok := w.(*statusWriter); ok {
+		sw.errMsg = msg
+	}
 	writeJSON(w, code, Error{Error: msg, Field: field})
 }
 
@@ -228,4 +286,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	_ = enc.Encode(v) // the client went away; nothing to tell it
+}
+
+// openAPI is the API's OpenAPI 3 description.
+//
+//go:embed openapi.yaml
+var openAPI []byte
+
+// OpenAPI returns the API's OpenAPI 3 document (YAML).
+func OpenAPI() []byte { return slices.Clone(openAPI) }
+
+// serveOpenAPI serves GET /api/v1/openapi.yaml, without authentication.
+func serveOpenAPI(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/yaml")
+	_, _ = w.Write(openAPI)
 }

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
-	"net/http/httptest"
 	"testing"
 
 	"github.com/slipwaycd/slipway/config"
@@ -20,8 +19,11 @@ func (f *fakeReconciler) Status() []reconciler.TargetStatus {
 }
 
 func (f *fakeReconciler) StatusOf(key string) (reconciler.TargetStatus, bool) {
-	if key == "flaskapp/testing" {
+	switch key {
+	case "flaskapp/testing":
 		return reconciler.TargetStatus{Application: "flaskapp", Target: "testing", Health: reconciler.Healthy}, true
+	case "other/prod":
+		return reconciler.TargetStatus{Application: "other", Target: "prod"}, true
 	}
 	return reconciler.TargetStatus{}, false
 }
@@ -39,8 +41,8 @@ func (f *fakeReconciler) Revision() string              { return "abc" }
 func (f *fakeReconciler) Resync()                       {}
 
 func TestAPI(t *testing.T) {
-	rec := &fakeReconciler{}
-	h := (&Server{Reconciler: rec}).Handler()
+	ts := newTestServer(t)
+	rec := ts.rec
 	cases := map[string]struct {
 		method, path string
 		wantCode     int
@@ -61,8 +63,7 @@ func TestAPI(t *testing.T) {
 	}
 	for name, tc := range cases {
 		t.Run(name, func(t *testing.T) {
-			w := httptest.NewRecorder()
-			h.ServeHTTP(w, httptest.NewRequest(tc.method, tc.path, nil))
+			w := ts.do(t, tc.method, tc.path, adminSecret, "")
 			if w.Code != tc.wantCode {
 				t.Fatalf("%s %s = %d, want %d: %s", tc.method, tc.path, w.Code, tc.wantCode, w.Body)
 			}
@@ -81,8 +82,7 @@ func TestAPI(t *testing.T) {
 		t.Errorf("syncs queued = %v, want exactly flaskapp/testing once", rec.synced)
 	}
 
-	w := httptest.NewRecorder()
-	h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/api/v1/targets?app=other", nil))
+	w := ts.do(t, http.MethodGet, "/api/v1/targets?app=other", adminSecret, "")
 	var list TargetList
 	if err := json.Unmarshal(w.Body.Bytes(), &list); err != nil || len(list.Targets) != 1 || list.Targets[0].Application != "other" || list.Revision != "abc" {
 		t.Errorf("filtered list = %+v (%v)", list, err)

@@ -195,13 +195,12 @@ func saveProfile(base, path string, seconds int) {
 
 func post(b *testing.B, url string) {
 	b.Helper()
-	resp, err := http.Post(url, "application/json", nil)
+	code, body, err := apiPost(url, adminToken, nil)
 	if err != nil {
 		b.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode >= 300 {
-		b.Fatalf("POST %s: %s", url, resp.Status)
+	if code >= 300 {
+		b.Fatalf("POST %s: %d %s", url, code, body)
 	}
 }
 

@@ -186,11 +186,9 @@ func TestReconcileFlaskapp(t *testing.T) {
 		t.Errorf("drift = %v, want it to name spec.replicas", st.Drift)
 	}
 	// A resync must not revert it either.
-	resp, err := http.Post(s.URL+"/api/v1/resync", "application/json", nil)
-	if err != nil || resp.StatusCode != http.StatusAccepted {
-		t.Fatalf("resync: %v %v", resp, err)
+	if code, body, err := apiPost(s.URL+"/api/v1/resync", adminToken, nil); err != nil || code != http.StatusAccepted {
+		t.Fatalf("resync: %d %s %v", code, body, err)
 	}
-	resp.Body.Close()
 	time.Sleep(2 * time.Second) // give a wrong self-heal time to happen
 	d, err := cs.AppsV1().Deployments(ns).Get(t.Context(), "flaskapp", metav1.GetOptions{})
 	if err != nil {

@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -70,6 +71,11 @@ func startSlipwayWithSecrets(t testing.TB, repo string, kubeconfigs, secrets map
 		}
 	}
 	write("git-password", []byte(ground.Git.Password))
+	// The admin token slipway serve reads at start (it creates one when the
+	// file is missing); every API call of the tests sends it.
+	if err := os.WriteFile(filepath.Join(dataDir, "admin-token"), []byte(adminToken+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for name, value := range secrets {
 		write(name, []byte(value))
 	}
@@ -174,16 +180,8 @@ func (s *slipway) stop(sig syscall.Signal) {
 // status reads a target's status from the API.
 func (s *slipway) status(ref string) (reconciler.TargetStatus, error) {
 	var st reconciler.TargetStatus
-	resp, err := http.Get(s.URL + "/api/v1/targets/" + ref)
-	if err != nil {
-		return st, err
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != http.StatusOK {
-		return st, fmt.Errorf("GET target %s: %s: %s", ref, resp.Status, b)
-	}
-	return st, json.Unmarshal(b, &st)
+	err := getJSON(s.URL+"/api/v1/targets/"+ref, &st)
+	return st, err
 }
 
 // waitStatus polls a target's status until ok accepts it.
@@ -257,8 +255,17 @@ func (r *configRepo) commit(msg string, files map[string]string) string {
 	return strings.TrimSpace(git(r.t, r.work, "rev-parse", "HEAD"))
 }
 
+// adminToken is the admin API token of every slipway the tests start.
+const adminToken = "swt_e2eAdminTokenForTheTestGround0123456789"
+
+// getJSON GETs an API URL as the admin and decodes a 200 answer.
 func getJSON(url string, out any) error {
-	resp, err := http.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+adminToken)
+	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return err
 	}
@@ -271,4 +278,32 @@ func getJSON(url string, out any) error {
 		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, b)
 	}
 	return json.Unmarshal(b, out)
+}
+
+// apiPost POSTs a JSON body (nil for none) to an API URL with a token and
+// returns the status code and the body.
+func apiPost(url, token string, body any) (int, []byte, error) {
+	var r io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return 0, nil, err
+		}
+		r = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(http.MethodPost, url, r)
+	if err != nil {
+		return 0, nil, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, b, err
 }

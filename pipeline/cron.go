@@ -22,6 +22,9 @@ func (e *Engine) cron(ctx context.Context) {
 	for {
 		now := e.o.Clock.Now()
 		wake := now.Add(recheck)
+		if e.o.Reconciler.Config() == nil {
+			wake = now.Add(time.Second) // the config repo is not read yet
+		}
 		seen := map[string]bool{}
 		e.forEachTrigger(config.TriggerCron, func(def *config.Pipeline, t config.Trigger, i int) {
 			key := fmt.Sprintf("%s/%s#%d %s %s", def.Application, def.Name, i, t.Schedule, t.TimeZone)

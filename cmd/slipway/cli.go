@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -132,47 +135,78 @@ func printYAML(w io.Writer, objs []*unstructured.Unstructured) error {
 	return nil
 }
 
-// client talks to a running slipway serve.
-type client struct {
-	base string
-	http *http.Client
-}
-
-func (c *client) do(ctx context.Context, method, path string, out any) error {
-	req, err := http.NewRequestWithContext(ctx, method, strings.TrimRight(c.base, "/")+path, nil)
-	if err != nil {
-		return err
-	}
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return fmt.Errorf("reaching slipway at %s: %w", c.base, err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(io.LimitReader(resp.Body, 32<<20))
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode >= 300 {
-		var e api.Error
-		if json.Unmarshal(body, &e) == nil && e.Error != "" {
-			return fmt.Errorf("%s %s: %s", method, path, e.Error)
-		}
-		return fmt.Errorf("%s %s: %s", method, path, resp.Status)
-	}
-	if out == nil {
-		return nil
-	}
-	return json.Unmarshal(body, out)
-}
-
-func serverFlag(cmd *cobra.Command) *client {
-	c := &client{http: &http.Client{Timeout: 2 * time.Minute}}
+// serverFlag registers --server and --token on a command that calls a
+// running slipway serve, and returns the client they configure. The token
+// is resolved once the flags are parsed: --token, else $SLIPWAY_TOKEN, else
+// (for a server on this machine) the admin token slipway serve wrote to
+// <data dir>/admin-token, so a local user needs no setup.
+func serverFlag(cmd *cobra.Command) *api.Client {
+	c := &api.Client{HTTP: &http.Client{Timeout: 2 * time.Minute}}
 	def := os.Getenv("SLIPWAY_SERVER")
 	if def == "" {
 		def = "http://127.0.0.1:8080"
 	}
-	cmd.Flags().StringVar(&c.base, "server", def, "URL of slipway serve ($SLIPWAY_SERVER)")
+	cmd.Flags().StringVar(&c.BaseURL, "server", def, "URL of slipway serve ($SLIPWAY_SERVER)")
+	// No default shown: it would print the secret in --help.
+	cmd.Flags().StringVar(&c.Token, "token", "", "API token (default $SLIPWAY_TOKEN; for a server on this machine, else <data dir>/admin-token)")
+	prev := cmd.PreRunE
+	cmd.PreRunE = func(cmd *cobra.Command, args []string) error {
+		c.Token = resolveToken(c.Token, c.BaseURL, os.Getenv("SLIPWAY_TOKEN"), filepath.Join(defaultDataDir(), "admin-token"))
+		if prev != nil {
+			return prev(cmd, args)
+		}
+		return nil
+	}
 	return c
+}
+
+// resolveToken picks the token to send: the flag's, else the
+// environment's, else the one in file when the server is on this machine
+// (a secret read from the local data directory is never sent elsewhere).
+func resolveToken(flag, server, env, file string) string {
+	if flag != "" {
+		return flag
+	}
+	if env != "" {
+		return env
+	}
+	if !isLocalServer(server) {
+		return ""
+	}
+	b, err := os.ReadFile(file)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// isLocalServer reports whether a server URL points at this machine.
+func isLocalServer(server string) bool {
+	u, err := url.Parse(server)
+	if err != nil {
+		return false
+	}
+	host := u.Hostname()
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// explainAPIError adds what to do to the errors a user can fix.
+func explainAPIError(err error) error {
+	var e *api.APIError
+	if !errors.As(err, &e) {
+		return err
+	}
+	switch e.Status {
+	case http.StatusUnauthorized:
+		return fmt.Errorf("%w\n(give a token with --token or $SLIPWAY_TOKEN; slipway serve writes an admin token to <data dir>/admin-token)", err)
+	case http.StatusForbidden:
+		return fmt.Errorf("%w\n(ask an admin for a token with that role or project: slipway token create)", err)
+	}
+	return err
 }
 
 func newStatusCommand() *cobra.Command {
@@ -187,7 +221,7 @@ func newStatusCommand() *cobra.Command {
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		if len(args) == 1 && strings.Contains(args[0], "/") {
 			var st reconciler.TargetStatus
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/targets/"+args[0], &st); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/targets/"+args[0], nil, &st); err != nil {
 				return err
 			}
 			if asJSON {
@@ -201,7 +235,7 @@ func newStatusCommand() *cobra.Command {
 			path += "?app=" + args[0]
 		}
 		var list api.TargetList
-		if err := c.do(cmd.Context(), http.MethodGet, path, &list); err != nil {
+		if err := c.Do(cmd.Context(), http.MethodGet, path, nil, &list); err != nil {
 			return err
 		}
 		if asJSON {
@@ -263,7 +297,7 @@ func newSyncCommand() *cobra.Command {
 		if _, err := config.ParseTargetRef(args[0]); err != nil {
 			return err
 		}
-		if err := c.do(cmd.Context(), http.MethodPost, "/api/v1/targets/"+args[0]+"/sync", nil); err != nil {
+		if err := c.Do(cmd.Context(), http.MethodPost, "/api/v1/targets/"+args[0]+"/sync", nil, nil); err != nil {
 			return err
 		}
 		fmt.Fprintf(cmd.OutOrStdout(), "%s: sync queued\n", args[0])
@@ -273,7 +307,7 @@ func newSyncCommand() *cobra.Command {
 		deadline := time.Now().Add(wait)
 		for time.Now().Before(deadline) {
 			var st reconciler.TargetStatus
-			if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/targets/"+args[0], &st); err != nil {
+			if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/targets/"+args[0], nil, &st); err != nil {
 				return err
 			}
 			if st.Phase == reconciler.PhaseFailed {
@@ -301,7 +335,7 @@ func newAccountsCommand() *cobra.Command {
 	cmd.Flags().BoolVarP(&asJSON, "json", "o", false, "print JSON")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var list []reconciler.AccountStatus
-		if err := c.do(cmd.Context(), http.MethodGet, "/api/v1/accounts", &list); err != nil {
+		if err := c.Do(cmd.Context(), http.MethodGet, "/api/v1/accounts", nil, &list); err != nil {
 			return err
 		}
 		if asJSON {
@@ -330,7 +364,7 @@ func newEventsCommand() *cobra.Command {
 	cmd.Flags().IntVar(&limit, "limit", 20, "how many")
 	cmd.RunE = func(cmd *cobra.Command, _ []string) error {
 		var list []store.Delivery
-		if err := c.do(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/events?limit=%d", limit), &list); err != nil {
+		if err := c.Do(cmd.Context(), http.MethodGet, fmt.Sprintf("/api/v1/events?limit=%d", limit), nil, &list); err != nil {
 			return err
 		}
 		if asJSON {

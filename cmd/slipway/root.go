@@ -25,10 +25,26 @@ func newRootCommand() *cobra.Command {
 		newSyncCommand(),
 		newAccountsCommand(),
 		newEventsCommand(),
+		newReleaseCommand(),
+		newTokenCommand(),
 		newDiffCommand(),
 		newVersionCommand(),
 	)
+	explainAPIErrors(root)
 	return root
+}
+
+// explainAPIErrors makes every command that calls the API say what to do
+// about the errors a user can fix (no token, not allowed).
+func explainAPIErrors(cmd *cobra.Command) {
+	if run := cmd.RunE; run != nil && cmd.Flags().Lookup("token") != nil {
+		cmd.RunE = func(cmd *cobra.Command, args []string) error {
+			return explainAPIError(run(cmd, args))
+		}
+	}
+	for _, sub := range cmd.Commands() {
+		explainAPIErrors(sub)
+	}
 }
 
 func newVersionCommand() *cobra.Command {

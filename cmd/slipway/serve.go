@@ -29,6 +29,7 @@ import (
 	"github.com/slipwaycd/slipway/examples"
 	"github.com/slipwaycd/slipway/gitstore"
 	"github.com/slipwaycd/slipway/inbox"
+	"github.com/slipwaycd/slipway/pipeline"
 	"github.com/slipwaycd/slipway/reconciler"
 	"github.com/slipwaycd/slipway/secrets"
 	"github.com/slipwaycd/slipway/store"
@@ -160,6 +161,7 @@ func newServeCommand() *cobra.Command {
 		hookRate       float64
 		hookBurst      int
 		historyKeep    int
+		adminTokenFile string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -216,7 +218,8 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			auto := &automation.Automator{Config: rec.Config, Repo: src, Refresh: rec.Refresh, Log: log}
 			// Registries that cannot send webhooks are polled (an automation's poll:).
 			poller := &automation.Poller{Config: rec.Config, Automator: auto, Log: log}
-			box := inbox.New(db, eventHandler(rec, auto, log), log)
+			eng := pipeline.New(pipeline.Options{Store: db, Repo: src, Reconciler: rec, Connect: connector(sec), Logger: log})
+			box := inbox.New(db, eventHandler(rec, auto, eng, repo.url, log), log)
 			hooks, err := webhooks.NewHandler(recvs, box, webhooks.Options{MaxBody: maxBody, RatePerSecond: hookRate, Burst: hookBurst, Logger: log})
 			if err != nil {
 				return err
@@ -224,7 +227,16 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 
 			mux := http.NewServeMux()
 			mux.Handle("/webhooks/", hooks)
-			apiSrv := &api.Server{Reconciler: rec, History: db, Accounts: rec, Events: db}
+			if adminTokenFile == "" {
+				adminTokenFile = filepath.Join(repo.dataDir, "admin-token")
+			}
+			if _, created, err := api.EnsureAdminToken(ctx, db, adminTokenFile); err != nil {
+				return fmt.Errorf("admin token: %w", err)
+			} else if created {
+				log.Info("created the admin API token", "file", adminTokenFile)
+			}
+			apiSrv := &api.Server{Reconciler: rec, History: db, Accounts: rec, Events: db,
+				Releases: eng, Tokens: db, Audit: db, Config: rec.Config, Log: log}
 			mux.Handle("/api/", apiSrv.Handler())
 			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
@@ -256,6 +268,15 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			go box.Run(ctx)
 			go pruneHistory(ctx, db, historyKeep, log)
 			go poller.Run(ctx)
+			engDone := make(chan struct{})
+			go func() {
+				defer close(engDone)
+				if err := eng.Run(ctx); err != nil {
+					log.Error("pipeline engine stopped", "err", err)
+					stop()
+				}
+			}()
+			defer func() { <-engDone }()
 			runErr := rec.Run(ctx)
 			shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
@@ -276,6 +297,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 	fl.Float64Var(&hookRate, "webhook-rate", webhooks.DefaultRatePerSecond, "webhook deliveries accepted per second from one source address (negative: no limit)")
 	fl.IntVar(&hookBurst, "webhook-burst", webhooks.DefaultBurst, "webhook deliveries one source may send in a burst")
 	fl.IntVar(&historyKeep, "history-keep", 200, "sync history records kept per target (older ones are pruned hourly)")
+	fl.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the admin API token; created with a new token when missing (default <data-dir>/admin-token)")
 	fl.BoolVar(&pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --listen address")
 	return cmd
 }

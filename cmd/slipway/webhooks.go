@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/slipwaycd/slipway/automation"
 	"github.com/slipwaycd/slipway/inbox"
+	"github.com/slipwaycd/slipway/pipeline"
 	"github.com/slipwaycd/slipway/reconciler"
 	"github.com/slipwaycd/slipway/secrets"
 	"github.com/slipwaycd/slipway/store"
@@ -40,10 +42,12 @@ func parseReceivers(ctx context.Context, specs []string, sec secrets.Store) ([]w
 }
 
 // eventHandler acts on verified events: an image push runs image
-// automation; a push to a Git repo refreshes the config repo (the
-// reconciler then syncs only the targets the change touches). The inbox
-// calls it from one goroutine.
-func eventHandler(rec *reconciler.Reconciler, auto *automation.Automator, log *slog.Logger) inbox.Handler {
+// automation and starts pipelines with a matching docker trigger; a push to
+// a Git repo refreshes the config repo (the reconciler then syncs only the
+// targets the change touches) and starts pipelines with a git trigger; a
+// generic webhook starts pipelines with a webhook trigger. The inbox calls
+// it from one goroutine.
+func eventHandler(rec *reconciler.Reconciler, auto *automation.Automator, eng *pipeline.Engine, configRepo string, log *slog.Logger) inbox.Handler {
 	var lastFetch time.Time // when the newest fetch for a Git push started
 	return func(ctx context.Context, d store.Delivery, ev webhooks.Event) (string, error) {
 		switch e := ev.(type) {
@@ -64,21 +68,43 @@ func eventHandler(rec *reconciler.Reconciler, auto *automation.Automator, log *s
 					parts = append(parts, fmt.Sprintf("%s: %s", r.Target, r.Reason))
 				}
 			}
-			if len(results) == 0 {
-				parts = append(parts, fmt.Sprintf("no target automates %s", repo))
+			started, perr := eng.OnImagePushed(ctx, e)
+			for _, s := range started {
+				parts = append(parts, s.String())
 			}
-			return fmt.Sprintf("%s:%s: %s", repo, e.Tag, strings.Join(parts, "; ")), err
+			if len(parts) == 0 {
+				parts = append(parts, fmt.Sprintf("no target automates and no pipeline expects %s", repo))
+			}
+			return fmt.Sprintf("%s:%s: %s", repo, e.Tag, strings.Join(parts, "; ")), errors.Join(err, perr)
 		case webhooks.GitPushed:
+			isConfig := sameRepo(e.Repo, configRepo)
+			var parts []string
 			// A burst of pushes needs one fetch: one that started after this
 			// push was received has already seen it.
 			if d.ReceivedAt.Before(lastFetch) {
-				return fmt.Sprintf("push to %s %s: already fetched", e.Repo, e.Ref), nil
+				parts = append(parts, "already fetched")
+			} else {
+				lastFetch = time.Now()
+				if err := rec.Refresh(ctx); err != nil {
+					return "", err
+				}
+				parts = append(parts, fmt.Sprintf("config repo at %.12s", rec.Revision()))
 			}
-			lastFetch = time.Now()
-			if err := rec.Refresh(ctx); err != nil {
-				return "", err
+			started, err := eng.OnGitPushed(ctx, e, isConfig)
+			for _, s := range started {
+				parts = append(parts, s.String())
 			}
-			return fmt.Sprintf("push to %s %s: config repo at %.12s", e.Repo, e.Ref, rec.Revision()), nil
+			return fmt.Sprintf("push to %s %s: %s", e.Repo, e.Ref, strings.Join(parts, "; ")), err
+		case webhooks.WebhookReceived:
+			started, err := eng.OnWebhook(ctx, e)
+			parts := []string{}
+			for _, s := range started {
+				parts = append(parts, s.String())
+			}
+			if len(parts) == 0 {
+				parts = append(parts, "no pipeline's webhook trigger matched")
+			}
+			return fmt.Sprintf("webhook %s: %s", e.Source, strings.Join(parts, "; ")), err
 		case webhooks.Ping:
 			return "ping", nil
 		default:
@@ -86,4 +112,14 @@ func eventHandler(rec *reconciler.Reconciler, auto *automation.Automator, log *s
 			return "", nil
 		}
 	}
+}
+
+// sameRepo says whether a forge's "owner/name" names the config repo,
+// given the config repo's URL.
+func sameRepo(name, url string) bool {
+	if name == "" || url == "" {
+		return false
+	}
+	u := strings.TrimSuffix(strings.TrimRight(url, "/"), ".git")
+	return strings.HasSuffix(strings.ToLower(u), "/"+strings.ToLower(name))
 }
