@@ -208,11 +208,11 @@ spec:
 		},
 		"other files are ignored": {
 			files: with(map[string]string{
-				"README.md":                               "# config\n",
-				"accounts/README.md":                      "accounts\n",
-				"applications/README.md":                  "apps\n",
+				"README.md":                           "# config\n",
+				"accounts/README.md":                  "accounts\n",
+				"applications/README.md":              "apps\n",
 				"applications/flaskapp/notes/ci.yaml": "anything: [goes\n",
-				"applications/flaskapp/notes.txt":         "notes\n",
+				"applications/flaskapp/notes.txt":     "notes\n",
 			}),
 			want: exampleRepo,
 		},
