@@ -43,6 +43,10 @@ e2e: ground ## end-to-end tests against the test ground
 bench-reconcile: ground ## benchmark the reconciler on the test ground: N=100 and 1,000 apps (prints figures)
 	SLIPWAY_GROUND_NODES=12 $(GO) test -count=1 -run '^$$' -bench BenchmarkReconcile -benchtime 1x -timeout 60m ./e2e/
 
+.PHONY: bench-pipeline
+bench-pipeline: ground ## benchmark release orders on the test ground: 10 image pushes, each through the deployTesting pipeline (prints figures)
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkPipeline -benchtime 1x -timeout 20m ./e2e/
+
 .PHONY: bench-webhooks
 bench-webhooks: ground ## benchmark webhooks on the test ground: signed deliveries/s, latency, push→commit, push→healthy
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkWebhooks -benchtime 1x -timeout 30m ./e2e/

@@ -135,11 +135,6 @@ func BenchmarkWebhooks(b *testing.B) {
 		}
 		healthy = append(healthy, time.Since(t0))
 	}
-	median := func(d []time.Duration) time.Duration {
-		c := append([]time.Duration(nil), d...)
-		sort.Slice(c, func(i, j int) bool { return c[i] < c[j] })
-		return c[len(c)/2]
-	}
 	b.ReportMetric(rate, "deliveries/s")
 	b.ReportMetric(float64(pct(0.50).Microseconds())/1000, "ms-p50")
 	b.ReportMetric(float64(pct(0.99).Microseconds())/1000, "ms-p99")
