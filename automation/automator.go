@@ -12,6 +12,7 @@ import (
 	"github.com/slipwaycd/slipway/config"
 	"github.com/slipwaycd/slipway/gitstore"
 	"github.com/slipwaycd/slipway/manifests"
+	"github.com/slipwaycd/slipway/store"
 )
 
 // Repo is where bumps are committed (gitstore.Repo).
@@ -27,8 +28,17 @@ type Repo interface {
 // decide again so the commit message tells the truth.
 var errMoved = errors.New("kustomization changed while committing")
 
+// Quarantine says whether a rollback quarantined an image digest
+// (store.Store).
+type Quarantine interface {
+	Quarantined(ctx context.Context, repository, digest string) (store.QuarantinedImage, bool, error)
+}
+
 // Automator commits image bumps for pushes.
 type Automator struct {
+	// Quarantine, when set, keeps digests that a rollback took out of
+	// service from being promoted again; a newer image is promoted as usual.
+	Quarantine Quarantine
 	// Config returns the config at the newest revision (the reconciler's).
 	Config func() *config.Repo
 	Repo   Repo
@@ -63,10 +73,24 @@ func (a *Automator) Handle(ctx context.Context, p Push) ([]Result, error) {
 	var results []Result
 	var errs []error
 	committed := false
+	quarantined := ""
+	if a.Quarantine != nil && p.Digest != "" {
+		q, bad, err := a.Quarantine.Quarantined(ctx, p.Repository, p.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("checking the quarantine: %w", err)
+		}
+		if bad {
+			quarantined = fmt.Sprintf("%s@%s is quarantined (rolled back from %s by %s: %s); push a newer image", p.Repository, p.Digest, q.Target, q.Actor, q.Reason)
+		}
+	}
 	for _, ref := range cfg.TargetRefs() {
 		app, t, _ := cfg.Target(ref.App, ref.Target)
 		for _, img := range t.Images {
 			if img.Repository != p.Repository {
+				continue
+			}
+			if quarantined != "" {
+				results = append(results, Result{Target: ref.String(), Automation: img.Name, Reason: quarantined})
 				continue
 			}
 			res := a.bump(ctx, app, t, img, p)

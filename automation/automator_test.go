@@ -12,6 +12,7 @@ import (
 	"github.com/slipwaycd/slipway/config"
 	"github.com/slipwaycd/slipway/gitstore"
 	"github.com/slipwaycd/slipway/manifests"
+	"github.com/slipwaycd/slipway/store"
 )
 
 // seed is a config repo with n applications, each with an automated image.
@@ -262,5 +263,39 @@ func TestAutomatorPullRequestPushesBranch(t *testing.T) {
 	}
 	if refreshed != 0 {
 		t.Errorf("refreshed %d times; a branch changes nothing the reconciler reads", refreshed)
+	}
+}
+
+// quarantine is an in-memory Quarantine.
+type quarantine map[string]store.QuarantinedImage
+
+func (q quarantine) Quarantined(_ context.Context, repository, digest string) (store.QuarantinedImage, bool, error) {
+	v, ok := q[repository+"@"+digest]
+	return v, ok, nil
+}
+
+func TestQuarantinedDigestIsNotPromoted(t *testing.T) {
+	repo, cfg := openRepo(t, seed(1))
+	image := "127.0.0.1:5000/team/app00"
+	bad, good := "sha256:"+strings.Repeat("b", 64), "sha256:"+strings.Repeat("c", 64)
+	a := &Automator{Config: func() *config.Repo { return cfg }, Repo: repo,
+		Quarantine: quarantine{image + "@" + bad: {Repository: image, Digest: bad, Target: "app00/prod", Actor: "gitea:alice", Reason: "rollback"}}}
+	results, err := a.Handle(t.Context(), Push{Repository: image, Tag: "v2", Digest: bad})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) != 1 || results[0].Bumped || !strings.Contains(results[0].Reason, "quarantined") {
+		t.Fatalf("push of the quarantined digest: %+v", results)
+	}
+	if got := imageAt(t, repo, "app00"); got.NewTag != "v1" {
+		t.Fatalf("after the quarantined push the image is %+v, want v1", got)
+	}
+	// A newer image is promoted as usual.
+	results, err = a.Handle(t.Context(), Push{Repository: image, Tag: "v2", Digest: good})
+	if err != nil || len(results) != 1 || !results[0].Bumped {
+		t.Fatalf("push of a newer digest: %+v %v", results, err)
+	}
+	if got := imageAt(t, repo, "app00"); got.NewTag != "v2" || got.Digest != good {
+		t.Fatalf("after the newer push the image is %+v", got)
 	}
 }

@@ -46,3 +46,18 @@ func (r *Repo) Contains(ctx context.Context, rev, ancestor string) (bool, error)
 	}
 	return found, nil
 }
+
+// Parent returns the first parent of the commit rev (a full hash) from the
+// local cache; a merge commit's first parent is the branch it merged into.
+func (r *Repo) Parent(rev string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.resolveLocked(rev)
+	if err != nil {
+		return "", r.errorf("parent of "+rev, err)
+	}
+	if c.NumParents() == 0 {
+		return "", r.errorf("parent of "+rev, errors.New("a root commit has no parent"))
+	}
+	return c.ParentHashes[0].String(), nil
+}

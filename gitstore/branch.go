@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 
 	git "github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -189,4 +190,25 @@ func (r *Repo) forcePushLocked(ctx context.Context, ref plumbing.ReferenceName, 
 		}
 	}
 	return r.sto.SetReference(plumbing.NewHashReference(branchTrackRef(ref), newH))
+}
+
+// FetchBranch fetches another branch of the remote, such as a pull
+// request's head, into the cache and returns its head commit, so that Tree
+// can read it. A missing branch is an error wrapping fs.ErrNotExist.
+func (r *Repo) FetchBranch(ctx context.Context, branch string) (string, error) {
+	op := "fetch branch " + branch
+	ref := plumbing.NewBranchReferenceName(branch)
+	if err := ref.Validate(); err != nil || branch == "" {
+		return "", r.errorf(op, fmt.Errorf("invalid branch name %q", branch))
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.fetchBranchLocked(ctx, ref)
+	if err != nil {
+		return "", r.errorf(op, err)
+	}
+	if c == nil {
+		return "", r.errorf(op, fs.ErrNotExist)
+	}
+	return c.Hash.String(), nil
 }

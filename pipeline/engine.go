@@ -73,6 +73,14 @@ type Options struct {
 	FieldManager string
 	// Poll is how often a stage re-checks what it waits for; default 250ms.
 	Poll time.Duration
+	// Quarantine, when set, keeps image digests a rollback took out of
+	// service from starting docker-triggered pipelines.
+	Quarantine Quarantine
+}
+
+// Quarantine says whether a rollback quarantined an image digest (store.Store).
+type Quarantine interface {
+	Quarantined(ctx context.Context, repository, digest string) (store.QuarantinedImage, bool, error)
 }
 
 // Engine runs executions. Its methods are safe for concurrent use; the API,

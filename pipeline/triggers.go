@@ -128,6 +128,9 @@ type Started struct {
 
 // String formats the outcome for the event log.
 func (s Started) String() string {
+	if s.ID == 0 {
+		return fmt.Sprintf("%s: not started: %s", s.Pipeline, s.Reason)
+	}
 	if s.Reason != "" {
 		return fmt.Sprintf("%s: release order %d %s (%s)", s.Pipeline, s.ID, s.Status, s.Reason)
 	}
@@ -169,6 +172,16 @@ func (e *Engine) OnImagePushed(ctx context.Context, ev webhooks.ImagePushed) ([]
 	}
 	img := image{Repository: repo, Tag: ev.Tag, Digest: ev.Digest}
 	rev := e.o.Reconciler.Revision()
+	quarantined := ""
+	if e.o.Quarantine != nil && img.Digest != "" {
+		q, bad, err := e.o.Quarantine.Quarantined(ctx, img.Repository, img.Digest)
+		if err != nil {
+			return nil, fmt.Errorf("checking the quarantine: %w", err)
+		}
+		if bad {
+			quarantined = fmt.Sprintf("%s is quarantined (rolled back from %s by %s)", img.Reference(), q.Target, q.Actor)
+		}
+	}
 	var out []Started
 	var errs []error
 	e.forEachTrigger(config.TriggerDocker, func(def *config.Pipeline, t config.Trigger, i int) {
@@ -183,6 +196,10 @@ func (e *Engine) OnImagePushed(ctx context.Context, ev webhooks.ImagePushed) ([]
 			}
 		}
 		if len(given) == 0 {
+			return
+		}
+		if quarantined != "" {
+			out = append(out, Started{Pipeline: def.Application + "/" + def.Name, Reason: quarantined})
 			return
 		}
 		x, err := e.start(ctx, def, rev, Trigger{

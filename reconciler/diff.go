@@ -320,3 +320,22 @@ func itemNamed(list []any, name string) (any, bool) {
 	}
 	return nil, false
 }
+
+// Plan is PlanTarget through the reconciler's own connection to the
+// target's cluster: what syncing ref at the revision in tree would change.
+// cfg is the config at that revision (a pull request's head, say).
+func (r *Reconciler) Plan(ctx context.Context, tree fs.FS, rev string, cfg *config.Repo, ref config.TargetRef) (*Plan, error) {
+	app, t, ok := cfg.Target(ref.App, ref.Target)
+	if !ok {
+		return nil, fmt.Errorf("target %s not found", ref)
+	}
+	acct := cfg.Accounts[t.Account]
+	if acct == nil {
+		return nil, fmt.Errorf("%s: account %s not found", ref, t.Account)
+	}
+	cl, err := r.cluster(ctx, acct)
+	if err != nil {
+		return nil, err
+	}
+	return PlanTarget(ctx, cl, tree, rev, app, t, acct)
+}

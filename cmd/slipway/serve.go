@@ -215,10 +215,10 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			if err != nil {
 				return err
 			}
-			auto := &automation.Automator{Config: rec.Config, Repo: src, Refresh: rec.Refresh, Log: log}
+			auto := &automation.Automator{Config: rec.Config, Repo: src, Refresh: rec.Refresh, Log: log, Quarantine: db}
 			// Registries that cannot send webhooks are polled (an automation's poll:).
 			poller := &automation.Poller{Config: rec.Config, Automator: auto, Log: log}
-			eng := pipeline.New(pipeline.Options{Store: db, Repo: src, Reconciler: rec, Connect: connector(sec), Logger: log})
+			eng := pipeline.New(pipeline.Options{Store: db, Repo: src, Reconciler: rec, Connect: connector(sec), Logger: log, Quarantine: db})
 			box := inbox.New(db, eventHandler(rec, auto, eng, repo.url, log), log)
 			hooks, err := webhooks.NewHandler(recvs, box, webhooks.Options{MaxBody: maxBody, RatePerSecond: hookRate, Burst: hookBurst, Logger: log})
 			if err != nil {
