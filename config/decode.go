@@ -212,6 +212,40 @@ func (d *decoder) strMap(dst *map[string]string) field {
 	}
 }
 
+// listMap returns a field that decodes a mapping of names to lists of
+// strings, such as chat-ops groups.
+func (d *decoder) listMap(dst *map[string][]string) field {
+	return func(n *yaml.Node, path string) {
+		if isNull(n) {
+			return
+		}
+		if n.Kind != yaml.MappingNode {
+			d.errorf(n, path, "must be a mapping, not %s", describe(n))
+			return
+		}
+		m := map[string][]string{}
+		seen := map[string]*yaml.Node{}
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			key, value := n.Content[i], resolve(n.Content[i+1])
+			if key.Kind != yaml.ScalarNode {
+				d.errorf(key, path, "keys must be strings, not %s", describe(key))
+				continue
+			}
+			child := join(path, key.Value)
+			if first, dup := seen[key.Value]; dup {
+				d.errorf(key, child, "duplicate key (first at line %d)", first.Line)
+				continue
+			}
+			seen[key.Value] = key
+			d.nodes[child] = value
+			var list []string
+			d.strs(&list)(value, child)
+			m[key.Value] = list
+		}
+		*dst = m
+	}
+}
+
 // present wraps f to record whether its field was given a value, so a
 // default can be told from an explicit false or []. Null counts as absent.
 func present(set *bool, f field) field {

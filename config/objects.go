@@ -132,8 +132,38 @@ func (d *decoder) project(root *yaml.Node, name string) *Project {
 	if !d.object(root, KindProject, name, "file name", &p.Name, map[string]field{
 		"description":  d.str(&p.Description),
 		"applications": d.strs(&p.Applications),
+		"chatops": d.fields(map[string]field{
+			"groups":       d.listMap(&p.ChatOps.Groups),
+			"allow":        d.strs(&p.ChatOps.Allow),
+			"environments": d.listMap(&p.ChatOps.Environments),
+		}),
 	}) {
 		return p
+	}
+	for g, members := range p.ChatOps.Groups {
+		if !isLabel(g) {
+			d.errorAt(join("spec.chatops.groups", g), "group name %s, got %q", labelRule, g)
+		}
+		for i, m := range members {
+			if m == "" || strings.HasPrefix(m, "@") {
+				d.errorAt(index(join("spec.chatops.groups", g), i), "must be a user name (groups do not nest), got %q", m)
+			}
+		}
+	}
+	checkRefs := func(at string, list []string) {
+		for i, who := range list {
+			if g, ok := strings.CutPrefix(who, "@"); ok {
+				if _, found := p.ChatOps.Groups[g]; !found {
+					d.errorAt(index(at, i), "group %q is not defined in spec.chatops.groups", g)
+				}
+			} else if who == "" {
+				d.errorAt(index(at, i), "required: a user name or @group")
+			}
+		}
+	}
+	checkRefs("spec.chatops.allow", p.ChatOps.Allow)
+	for env, list := range p.ChatOps.Environments {
+		checkRefs(join("spec.chatops.environments", env), list)
 	}
 	for i, app := range p.Applications {
 		d.label(index("spec.applications", i), app)

@@ -59,7 +59,48 @@ type Project struct {
 	Name         string
 	Description  string
 	Applications []string
+	ChatOps      ChatOpsPolicy
 	Source       Source
+}
+
+// ChatOpsPolicy says who may act on a project's applications by commenting
+// on the config repo's pull requests and issues. On top of it, the
+// commenter always needs write permission on the config repo.
+type ChatOpsPolicy struct {
+	// Groups name sets of forge users: release-managers: [alice, bob].
+	Groups map[string][]string
+	// Allow lists who may run commands that change something (deploy,
+	// rollback, scale, approve, reject): forge user names and @group
+	// references. Empty means anyone with write permission.
+	Allow []string
+	// Environments restrict targets whose account has that environment
+	// further: production: ["@release-managers"].
+	Environments map[string][]string
+}
+
+// Allows reports whether user may act under the policy on a target whose
+// account has the given environment, and if not, why not.
+func (p ChatOpsPolicy) Allows(user, environment string) (bool, string) {
+	if len(p.Allow) > 0 && !p.matches(p.Allow, user) {
+		return false, fmt.Sprintf("%s is not in the project's chat-ops allow list (%s)", user, strings.Join(p.Allow, ", "))
+	}
+	if env, ok := p.Environments[environment]; ok && environment != "" && !p.matches(env, user) {
+		return false, fmt.Sprintf("%s environment needs one of %s", environment, strings.Join(env, ", "))
+	}
+	return true, ""
+}
+
+func (p ChatOpsPolicy) matches(list []string, user string) bool {
+	for _, who := range list {
+		if g, ok := strings.CutPrefix(who, "@"); ok {
+			if slices.ContainsFunc(p.Groups[g], func(m string) bool { return strings.EqualFold(m, user) }) {
+				return true
+			}
+		} else if strings.EqualFold(who, user) {
+			return true
+		}
+	}
+	return false
 }
 
 // Application is a deployable unit (the console's application, 应用) and
