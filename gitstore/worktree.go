@@ -507,3 +507,37 @@ func readBlob(s storer.EncodedObjectStorer, h plumbing.Hash) ([]byte, error) {
 	defer rd.Close()
 	return io.ReadAll(rd)
 }
+
+// RestoreDir makes the directory dir hold exactly what it holds in from (a
+// tree read at another revision): files that are not in from are removed,
+// the others written. A rollback is this change, committed.
+func (w *Worktree) RestoreDir(dir string, from fs.FS) error {
+	files := map[string][]byte{}
+	err := fs.WalkDir(from, dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := fs.ReadFile(from, p)
+		files[p] = b
+		return err
+	})
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("restore %s: %w", dir, err)
+	}
+	if w.Exists(dir) {
+		if err := w.Remove(dir); err != nil {
+			return err
+		}
+	}
+	names := make([]string, 0, len(files))
+	for p := range files {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		if err := w.WriteFile(p, files[p]); err != nil {
+			return err
+		}
+	}
+	return nil
+}

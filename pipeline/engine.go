@@ -586,3 +586,22 @@ func (x *Execution) clone() *Execution {
 	}
 	return out
 }
+
+// CommitFor returns the last config repo commit a release order made for a
+// target (app/target): what a rollback "to release N" restores.
+func (e *Engine) CommitFor(ctx context.Context, id int64, target string) (string, error) {
+	x, err := e.Get(ctx, id)
+	if err != nil {
+		return "", err
+	}
+	commit := ""
+	for _, s := range x.Stages {
+		if s.Outputs.Target == target && s.Outputs.Commit != "" {
+			commit = s.Outputs.Commit
+		}
+	}
+	if commit == "" {
+		return "", fmt.Errorf("release order %d made no commit for %s: %w", id, target, ErrNotFound)
+	}
+	return commit, nil
+}

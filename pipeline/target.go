@@ -6,8 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
-	"sort"
 	"strings"
+
+	kyaml "sigs.k8s.io/kustomize/kyaml/yaml"
 
 	"github.com/slipwaycd/slipway/config"
 	"github.com/slipwaycd/slipway/gitstore"
@@ -314,16 +315,59 @@ func (s *stageRun) scaleManifest(ctx context.Context) error {
 // kustomization.
 func (s *stageRun) patchManifest(ctx context.Context) error {
 	kind := kindOf(s.def)
+	patch, err := patchFor(kind, s.def.ObjectName, s.def.Patch)
+	if err != nil {
+		return err
+	}
 	what := fmt.Sprintf("Patch %s/%s in", kind, s.def.ObjectName)
 	return s.changeTarget(ctx, what, func(w *gitstore.Worktree, t *config.Target) ([]string, error) {
 		p, changed, err := editKustomization(w, t, "patchManifest", func(b []byte) ([]byte, bool, error) {
-			return manifests.SetPatch(b, kind, s.def.ObjectName, s.def.Patch)
+			return manifests.SetPatch(b, kind, s.def.ObjectName, patch)
 		})
 		if err != nil || !changed {
 			return nil, err
 		}
 		return []string{fmt.Sprintf("%s: patch of %s/%s", p, kind, s.def.ObjectName)}, nil
 	})
+}
+
+// patchFor completes a strategic-merge patch with the kind and
+// metadata.name kustomize needs to read it as one: a bare mapping such as
+// "spec: {replicas: 3}", as the config docs allow, is neither a strategic-
+// merge nor a JSON patch to kustomize, and would break the target's build.
+// A JSON 6902 patch (a list) is returned as it is.
+func patchFor(kind, name, patch string) (string, error) {
+	rn, err := kyaml.Parse(patch)
+	if err != nil {
+		return "", fmt.Errorf("patch: %w", err)
+	}
+	if rn.YNode().Kind != kyaml.MappingNode {
+		return patch, nil
+	}
+	str := func(v string) *kyaml.Node {
+		return &kyaml.Node{Kind: kyaml.ScalarNode, Tag: kyaml.NodeTagString, Value: v}
+	}
+	var head []*kyaml.Node
+	if rn.Field("kind") == nil {
+		head = append(head, str("kind"), str(kind))
+	}
+	meta := rn.Field("metadata")
+	switch {
+	case meta == nil:
+		head = append(head, str("metadata"), &kyaml.Node{Kind: kyaml.MappingNode, Content: []*kyaml.Node{str("name"), str(name)}})
+	case meta.Value.YNode().Kind != kyaml.MappingNode:
+		return "", errors.New("patch: metadata is not a mapping")
+	case meta.Value.Field("name") == nil:
+		if err := meta.Value.PipeE(kyaml.SetField("name", kyaml.NewStringRNode(name))); err != nil {
+			return "", fmt.Errorf("patch: metadata.name: %w", err)
+		}
+	default:
+		if len(head) == 0 {
+			return patch, nil // complete already: keep it as written
+		}
+	}
+	rn.YNode().Content = append(head, rn.YNode().Content...)
+	return rn.String()
 }
 
 // deleteManifest removes one object from the target's files; the
@@ -422,39 +466,13 @@ func (s *stageRun) undoRollout(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	files := map[string][]byte{}
-	err = fs.WalkDir(tree, t.Path, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		b, err := fs.ReadFile(tree, p)
-		files[p] = b
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("reading %s at %.12s: %w", t.Path, old, err)
-	}
 	s.logf("restoring %s as of %.12s (%d change(s) back)", t.Path, old, back)
 	what := fmt.Sprintf("Undo rollout (back %d, to %.12s) of", back, old)
 	return s.changeTarget(ctx, what, func(w *gitstore.Worktree, t *config.Target) ([]string, error) {
-		var changes []string
-		if w.Exists(t.Path) {
-			if err := w.Remove(t.Path); err != nil {
-				return nil, err
-			}
+		if err := w.RestoreDir(t.Path, tree); err != nil {
+			return nil, err
 		}
-		names := make([]string, 0, len(files))
-		for p := range files {
-			names = append(names, p)
-		}
-		sort.Strings(names)
-		for _, p := range names {
-			if err := w.WriteFile(p, files[p]); err != nil {
-				return nil, err
-			}
-		}
-		changes = append(changes, fmt.Sprintf("%s: restored from %.12s", t.Path, old))
-		return changes, nil
+		return []string{fmt.Sprintf("%s: restored from %.12s", t.Path, old)}, nil
 	})
 }
 
