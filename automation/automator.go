@@ -44,6 +44,9 @@ type Automator struct {
 	Repo   Repo
 	// Refresh makes the reconciler pick up the new commit at once.
 	Refresh func(ctx context.Context) error
+	// OpenPullRequest, when set, opens (or updates) the pull request of a
+	// bump pushed to a branch (write policy pullRequest) and returns its URL.
+	OpenPullRequest func(ctx context.Context, branch, title, body string) (string, error)
 	Log     *slog.Logger
 }
 
@@ -199,7 +202,19 @@ func (a *Automator) bump(ctx context.Context, app *config.Application, t *config
 		res.Reason = res.Err.Error()
 	case branch != "":
 		res.Bumped, res.Commit, res.Branch = true, rev, branch
-		res.Reason += "; pushed branch " + branch + "; a pull request opens once a forge is configured"
+		res.Reason += "; pushed branch " + branch
+		if a.OpenPullRequest == nil {
+			res.Reason += "; a pull request opens once a forge is configured"
+		} else {
+			title := fmt.Sprintf("Bump %s image %s to %s", ref, img.Repository, p.Tag)
+			body := fmt.Sprintf("Slipway pushed `%s:%s@%s` (%s) for `%s`.\n\n%s\n\nMerging deploys it; newer tags update this pull request.", img.Repository, p.Tag, p.Digest, img.Name, ref, decision.Reason)
+			if url, err := a.OpenPullRequest(ctx, branch, title, body); err != nil {
+				res.Err = fmt.Errorf("%s: opening the pull request: %w", ref, err)
+				res.Reason += "; opening the pull request failed: " + err.Error()
+			} else {
+				res.Reason += "; pull request " + url
+			}
+		}
 		if a.Log != nil {
 			a.Log.Info("image bump pushed to branch", "target", ref, "image", img.Repository, "change", decision.Reason, "branch", branch, "commit", rev)
 		}

@@ -25,12 +25,15 @@ import (
 
 	"github.com/slipwaycd/slipway/api"
 	"github.com/slipwaycd/slipway/automation"
+	"github.com/slipwaycd/slipway/chatops"
 	"github.com/slipwaycd/slipway/config"
 	"github.com/slipwaycd/slipway/examples"
+	"github.com/slipwaycd/slipway/forge"
 	"github.com/slipwaycd/slipway/gitstore"
 	"github.com/slipwaycd/slipway/inbox"
 	"github.com/slipwaycd/slipway/pipeline"
 	"github.com/slipwaycd/slipway/reconciler"
+	"github.com/slipwaycd/slipway/review"
 	"github.com/slipwaycd/slipway/secrets"
 	"github.com/slipwaycd/slipway/store"
 	"github.com/slipwaycd/slipway/webhooks"
@@ -149,6 +152,7 @@ func connector(sec secrets.Store) reconciler.Connect {
 func newServeCommand() *cobra.Command {
 	var (
 		repo           repoFlags
+		forgeOpts      forgeFlags
 		listen         string
 		pollInterval   time.Duration
 		resyncInterval time.Duration
@@ -219,7 +223,22 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			// Registries that cannot send webhooks are polled (an automation's poll:).
 			poller := &automation.Poller{Config: rec.Config, Automator: auto, Log: log}
 			eng := pipeline.New(pipeline.Options{Store: db, Repo: src, Reconciler: rec, Connect: connector(sec), Logger: log, Quarantine: db})
-			box := inbox.New(db, eventHandler(rec, auto, eng, repo.url, log), log)
+			h := handlers{rec: rec, auto: auto, eng: eng, configRepo: repo.url, log: log}
+			fg, forgeRepo, err := forgeOpts.open(ctx, sec, repo.url)
+			if err != nil {
+				return err
+			}
+			if fg != nil {
+				h.configRepo = forgeRepo
+				h.review = &review.Reviewer{Forge: fg, Repo: src, Reconciler: rec, RepoName: forgeRepo, Branch: repo.branch, Log: log}
+				h.chatops = &chatops.Runner{Forge: fg, RepoName: forgeRepo, Releases: eng, Reconciler: rec, Repo: src, Store: db, Log: log}
+				auto.OpenPullRequest = func(ctx context.Context, branch, title, body string) (string, error) {
+					pr, err := fg.EnsurePullRequest(ctx, forgeRepo, forge.PullRequest{Head: branch, Base: repo.branch, Title: title, Body: body})
+					return pr.URL, err
+				}
+				log.Info("forge configured", "forge", fg.Name(), "repo", forgeRepo)
+			}
+			box := inbox.New(db, eventHandler(h), log)
 			hooks, err := webhooks.NewHandler(recvs, box, webhooks.Options{MaxBody: maxBody, RatePerSecond: hookRate, Burst: hookBurst, Logger: log})
 			if err != nil {
 				return err
@@ -285,6 +304,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 		},
 	}
 	repo.register(cmd)
+	forgeOpts.register(cmd)
 	fl := cmd.Flags()
 	fl.StringVar(&listen, "listen", "127.0.0.1:8080", "address of the API, health and metrics endpoints")
 	fl.DurationVar(&pollInterval, "poll-interval", time.Minute, "how often to fetch the config repo (webhooks make it sooner)")

@@ -9,9 +9,11 @@ import (
 	"time"
 
 	"github.com/slipwaycd/slipway/automation"
+	"github.com/slipwaycd/slipway/chatops"
 	"github.com/slipwaycd/slipway/inbox"
 	"github.com/slipwaycd/slipway/pipeline"
 	"github.com/slipwaycd/slipway/reconciler"
+	"github.com/slipwaycd/slipway/review"
 	"github.com/slipwaycd/slipway/secrets"
 	"github.com/slipwaycd/slipway/store"
 	"github.com/slipwaycd/slipway/webhooks"
@@ -47,10 +49,21 @@ func parseReceivers(ctx context.Context, specs []string, sec secrets.Store) ([]w
 // targets the change touches) and starts pipelines with a git trigger; a
 // generic webhook starts pipelines with a webhook trigger. The inbox calls
 // it from one goroutine.
-func eventHandler(rec *reconciler.Reconciler, auto *automation.Automator, eng *pipeline.Engine, configRepo string, log *slog.Logger) inbox.Handler {
+func eventHandler(h handlers) inbox.Handler {
+	rec, auto, eng, configRepo, log := h.rec, h.auto, h.eng, h.configRepo, h.log
 	var lastFetch time.Time // when the newest fetch for a Git push started
 	return func(ctx context.Context, d store.Delivery, ev webhooks.Event) (string, error) {
 		switch e := ev.(type) {
+		case webhooks.PullRequestEvent:
+			if h.review == nil {
+				return "pull request: no forge configured (--forge)", nil
+			}
+			return h.review.Handle(ctx, e)
+		case webhooks.CommentEvent:
+			if h.chatops == nil {
+				return "comment: no forge configured (--forge)", nil
+			}
+			return h.chatops.Handle(ctx, e)
 		case webhooks.ImagePushed:
 			repo := e.Repository
 			if e.Registry != "" {
@@ -114,12 +127,25 @@ func eventHandler(rec *reconciler.Reconciler, auto *automation.Automator, eng *p
 	}
 }
 
+// handlers are what verified events are handed to; review and chatops
+// are nil without a forge.
+type handlers struct {
+	rec        *reconciler.Reconciler
+	auto       *automation.Automator
+	eng        *pipeline.Engine
+	review     *review.Reviewer
+	chatops    *chatops.Runner
+	configRepo string
+	log        *slog.Logger
+}
+
 // sameRepo says whether a forge's "owner/name" names the config repo,
 // given the config repo's URL.
 func sameRepo(name, url string) bool {
 	if name == "" || url == "" {
 		return false
 	}
-	u := strings.TrimSuffix(strings.TrimRight(url, "/"), ".git")
-	return strings.HasSuffix(strings.ToLower(u), "/"+strings.ToLower(name))
+	u := strings.ToLower(strings.TrimSuffix(strings.TrimRight(url, "/"), ".git"))
+	n := strings.ToLower(name)
+	return u == n || strings.HasSuffix(u, "/"+n)
 }
