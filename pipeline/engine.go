@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net/http"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -76,6 +77,37 @@ type Options struct {
 	// Quarantine, when set, keeps image digests a rollback took out of
 	// service from starting docker-triggered pipelines.
 	Quarantine Quarantine
+	// Status, when set, reports on the config repo commits an execution
+	// makes: pending when a stage commits, success or failure when the
+	// execution ends. It is called in the background; url links to the
+	// release order.
+	Status func(ctx context.Context, sha string, state StatusState, description, url string)
+	// ExternalURL is where people reach this server's API, for links.
+	ExternalURL string
+}
+
+// SetStatus sets Options.Status; call it before Run.
+func (e *Engine) SetStatus(f func(ctx context.Context, sha string, state StatusState, description, url string)) {
+	e.o.Status = f
+}
+
+// StatusState is a commit status state: pending, success, failure, error.
+type StatusState string
+
+// releaseURL links to a release order in the API.
+func (e *Engine) releaseURL(id int64) string {
+	if e.o.ExternalURL == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/api/v1/releases/%d", strings.TrimRight(e.o.ExternalURL, "/"), id)
+}
+
+// status reports on a commit in the background.
+func (e *Engine) status(sha string, state StatusState, description string, id int64) {
+	if e.o.Status == nil || sha == "" {
+		return
+	}
+	go e.o.Status(context.Background(), sha, state, description, e.releaseURL(id))
 }
 
 // Quarantine says whether a rollback quarantined an image digest (store.Store).
@@ -393,6 +425,13 @@ func (e *Engine) finished(r *run) {
 	e.admitLocked(x.Application, x.Pipeline)
 	e.mu.Unlock()
 	e.log.Info("execution ended", "id", x.ID, "pipeline", x.Application+"/"+x.Pipeline, "status", x.Status, "reason", x.Reason)
+	state := StatusState("failure")
+	if x.Status == StatusSucceeded {
+		state = "success"
+	}
+	for _, s := range x.Stages {
+		e.status(s.Outputs.Commit, state, fmt.Sprintf("release order %d %s", x.ID, x.Status), x.ID)
+	}
 	e.notify(x, string(x.Status))
 	e.triggerDownstream(x)
 }

@@ -87,6 +87,7 @@ func (s *stageRun) changeTarget(ctx context.Context, what string, change edit) e
 		default:
 			commit = rev
 			s.output(func(o *StageOutputs) { o.Commit, o.Changes = rev, changes })
+			s.e.status(rev, "pending", fmt.Sprintf("release order %d: stage %s syncing %s", x.ID, s.id, ref), x.ID)
 			s.logf("committed %.12s: %s", rev, strings.Join(changes, "; "))
 		}
 	}

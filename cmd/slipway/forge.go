@@ -3,15 +3,19 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/slipwaycd/slipway/forge"
+	"github.com/slipwaycd/slipway/reconciler"
 	"github.com/slipwaycd/slipway/secrets"
+	"github.com/slipwaycd/slipway/store"
 )
 
 // forgeFlags say which forge hosts the config repo, for pull request
@@ -70,4 +74,43 @@ func repoPath(raw string) string {
 		return ""
 	}
 	return strings.TrimSuffix(strings.Trim(u.Path, "/"), ".git")
+}
+
+// statusHistory records syncs in the store and, once a forge is set,
+// reports each sync that did something as a commit status on the revision
+// it applied: slipway/sync: app/target, success or failure.
+type statusHistory struct {
+	reconciler.History
+	mu    sync.Mutex
+	forge forge.Forge
+	repo  string
+	log   *slog.Logger
+}
+
+func (h *statusHistory) set(f forge.Forge, repo string, log *slog.Logger) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.forge, h.repo, h.log = f, repo, log
+}
+
+// RecordSync implements reconciler.History.
+func (h *statusHistory) RecordSync(ctx context.Context, r *store.SyncRecord) (int64, error) {
+	id, err := h.History.RecordSync(ctx, r)
+	h.mu.Lock()
+	f, repo, log := h.forge, h.repo, h.log
+	h.mu.Unlock()
+	if f == nil || r.Revision == "" || r.Result == store.ResultSkipped {
+		return id, err
+	}
+	st := forge.Status{SHA: r.Revision, Context: "slipway/sync: " + r.Application + "/" + r.Target, State: forge.StateSuccess,
+		Description: fmt.Sprintf("applied (%d change(s))", len(r.Changes))}
+	if r.Result == store.ResultFailed {
+		st.State, st.Description = forge.StateFailure, r.Error
+	}
+	go func() {
+		if err := f.SetStatus(context.WithoutCancel(ctx), repo, st); err != nil {
+			log.Warn("setting a sync status", "target", r.Application+"/"+r.Target, "err", err)
+		}
+	}()
+	return id, err
 }

@@ -166,6 +166,7 @@ func newServeCommand() *cobra.Command {
 		hookBurst      int
 		historyKeep    int
 		adminTokenFile string
+		externalURL    string
 	)
 	cmd := &cobra.Command{
 		Use:   "serve",
@@ -202,10 +203,11 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 
 			reg := prometheus.NewRegistry()
 			reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+			syncStatuses := &statusHistory{History: db}
 			rec := reconciler.New(reconciler.Options{
 				Source:         src,
 				Connect:        connector(sec),
-				History:        db,
+				History:        syncStatuses,
 				Logger:         log,
 				Metrics:        reconciler.NewMetrics(reg),
 				Workers:        workers,
@@ -222,7 +224,10 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			auto := &automation.Automator{Config: rec.Config, Repo: src, Refresh: rec.Refresh, Log: log, Quarantine: db}
 			// Registries that cannot send webhooks are polled (an automation's poll:).
 			poller := &automation.Poller{Config: rec.Config, Automator: auto, Log: log}
-			eng := pipeline.New(pipeline.Options{Store: db, Repo: src, Reconciler: rec, Connect: connector(sec), Logger: log, Quarantine: db})
+			if externalURL == "" {
+				externalURL = "http://" + listen
+			}
+			eng := pipeline.New(pipeline.Options{Store: db, Repo: src, Reconciler: rec, Connect: connector(sec), Logger: log, Quarantine: db, ExternalURL: externalURL})
 			h := handlers{rec: rec, auto: auto, eng: eng, configRepo: repo.url, log: log}
 			fg, forgeRepo, err := forgeOpts.open(ctx, sec, repo.url)
 			if err != nil {
@@ -232,6 +237,13 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 				h.configRepo = forgeRepo
 				h.review = &review.Reviewer{Forge: fg, Repo: src, Reconciler: rec, RepoName: forgeRepo, Branch: repo.branch, Log: log}
 				h.chatops = &chatops.Runner{Forge: fg, RepoName: forgeRepo, Releases: eng, Reconciler: rec, Repo: src, Store: db, Log: log}
+				eng.SetStatus(func(ctx context.Context, sha string, state pipeline.StatusState, desc, link string) {
+					err := fg.SetStatus(ctx, forgeRepo, forge.Status{SHA: sha, Context: "slipway/release", State: forge.State(state), Description: desc, TargetURL: link})
+					if err != nil {
+						log.Warn("setting a release status", "commit", sha, "err", err)
+					}
+				})
+				syncStatuses.set(fg, forgeRepo, log)
 				auto.OpenPullRequest = func(ctx context.Context, branch, title, body string) (string, error) {
 					pr, err := fg.EnsurePullRequest(ctx, forgeRepo, forge.PullRequest{Head: branch, Base: repo.branch, Title: title, Body: body})
 					return pr.URL, err
@@ -317,6 +329,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 	fl.Float64Var(&hookRate, "webhook-rate", webhooks.DefaultRatePerSecond, "webhook deliveries accepted per second from one source address (negative: no limit)")
 	fl.IntVar(&hookBurst, "webhook-burst", webhooks.DefaultBurst, "webhook deliveries one source may send in a burst")
 	fl.IntVar(&historyKeep, "history-keep", 200, "sync history records kept per target (older ones are pruned hourly)")
+	fl.StringVar(&externalURL, "external-url", "", "the URL people reach this server at, for links in commit statuses and comments (default http://<listen>)")
 	fl.StringVar(&adminTokenFile, "admin-token-file", "", "file holding the admin API token; created with a new token when missing (default <data-dir>/admin-token)")
 	fl.BoolVar(&pprof, "pprof", false, "serve Go profiles under /debug/pprof/ on the --listen address")
 	return cmd
