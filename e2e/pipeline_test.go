@@ -158,7 +158,7 @@ func releaseIs(st pipeline.Status) func(*pipeline.Execution) bool {
 }
 
 // commitsOfRelease counts the config repo commits a release order made.
-func commitsOfRelease(t *testing.T, repo *configRepo, id int64) int {
+func commitsOfRelease(t testing.TB, repo *configRepo, id int64) int {
 	t.Helper()
 	git(t, repo.work, "pull", "-q", "--rebase", "origin", "main")
 	out := git(t, repo.work, "log", "--format=%(trailers:key=Slipway-Release,valueonly)", "main")
