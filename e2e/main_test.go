@@ -19,7 +19,8 @@ func TestMain(m *testing.M) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	// Benchmarks need room for thousands of pods: SLIPWAY_GROUND_NODES=12.
 	nodes, _ := strconv.Atoi(os.Getenv("SLIPWAY_GROUND_NODES"))
-	g, err := testground.Start(ctx, testground.Options{Nodes: nodes})
+	// Gitea is the forge of the pull request and chat-ops tests.
+	g, err := testground.Start(ctx, testground.Options{Nodes: nodes, Gitea: true})
 	cancel()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "e2e: %v\n", err)

@@ -2,6 +2,7 @@ package testground
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,10 +22,12 @@ const (
 	KwokVersion         = "v0.7.0"
 	RegistryVersion     = "v3.1.2"
 	CraneVersion        = "v0.22.1"
+	GiteaVersion        = "v1.26.0"
 	kubernetesGitMinor  = "36"
 	kubernetesGitMajor  = "1"
 	kubeBuildEstimate   = "about 6-8 minutes on 2 cores"
 	smallBuildsEstimate = "about 4 minutes"
+	giteaBuildEstimate  = "about 6 minutes on 2 cores, more when busy"
 )
 
 // tool is one cached build: a set of binaries produced by one go command.
@@ -32,6 +35,7 @@ type tool struct {
 	name     string
 	version  string
 	bins     []string
+	files    []string // other files the build leaves beside the binaries
 	estimate string
 	build    func(ctx context.Context, outDir string, log io.Writer) error
 }
@@ -47,6 +51,8 @@ func tools() []tool {
 			build: goInstall("github.com/distribution/distribution/v3/cmd/registry@" + RegistryVersion)},
 		{name: "crane", version: CraneVersion, estimate: smallBuildsEstimate, bins: []string{"crane"},
 			build: goInstall("github.com/google/go-containerregistry/cmd/crane@" + CraneVersion)},
+		{name: "gitea", version: GiteaVersion, estimate: giteaBuildEstimate, bins: []string{"gitea"},
+			files: []string{giteaLocale}, build: buildGitea},
 	}
 }
 
@@ -72,6 +78,13 @@ func CacheDir() (string, error) {
 // at once: builds are serialised by a lock file and published by rename. Progress
 // goes to log.
 func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
+	return ensureBinaries(ctx, log, func(string) bool { return true })
+}
+
+// ensureBinaries is EnsureBinaries for the tools that need says it needs (by
+// name: kube, kwok, registry, crane, gitea); the others are left unbuilt and
+// out of the map.
+func ensureBinaries(ctx context.Context, log io.Writer, need func(name string) bool) (Binaries, error) {
 	cache, err := CacheDir()
 	if err != nil {
 		return nil, err
@@ -83,8 +96,11 @@ func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
 	bins := Binaries{}
 	var missing []tool
 	for _, t := range tools() {
+		if !need(t.name) {
+			continue
+		}
 		dir := filepath.Join(root, t.name+"-"+t.version)
-		if !complete(dir, t.bins) {
+		if !complete(dir, t) {
 			missing = append(missing, t)
 		}
 		for _, b := range t.bins {
@@ -102,7 +118,7 @@ func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
 	defer unlock()
 	for _, t := range missing {
 		dir := filepath.Join(root, t.name+"-"+t.version)
-		if complete(dir, t.bins) { // another process built it while we waited
+		if complete(dir, t) { // another process built it while we waited
 			continue
 		}
 		if err := buildTool(ctx, t, dir, log); err != nil {
@@ -112,9 +128,14 @@ func EnsureBinaries(ctx context.Context, log io.Writer) (Binaries, error) {
 	return bins, nil
 }
 
-func complete(dir string, bins []string) bool {
-	for _, b := range bins {
+func complete(dir string, t tool) bool {
+	for _, b := range t.bins {
 		if fi, err := os.Stat(filepath.Join(dir, b)); err != nil || fi.Mode()&0o111 == 0 {
+			return false
+		}
+	}
+	for _, f := range t.files {
+		if !fileExists(filepath.Join(dir, f)) {
 			return false
 		}
 	}
@@ -148,7 +169,7 @@ func buildTool(ctx context.Context, t tool, dir string, log io.Writer) error {
 			if err != nil {
 				return fmt.Errorf("building %s %s failed (log: %s): %w\n%s", t.name, t.version, logPath, err, tail(logPath, 30))
 			}
-			if !complete(tmp, t.bins) {
+			if !complete(tmp, t) {
 				return fmt.Errorf("building %s %s: expected binaries %v in %s (log: %s)", t.name, t.version, t.bins, tmp, logPath)
 			}
 			if err := os.RemoveAll(dir); err != nil {
@@ -293,4 +314,64 @@ func tail(path string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// giteaLocale is one of the files Gitea reads at run time from its options
+// directory, which the build copies beside the binary (STATIC_ROOT_PATH).
+const giteaLocale = "options/locale/locale_en-US.json"
+
+// buildGitea builds Gitea with SQLite (cgo) from its module, which `go install`
+// cannot do (its go.mod has replace directives). The module is downloaded into
+// the module cache (read-only), copied somewhere writable and built there.
+// Without the bindata tag, Gitea reads its options (translations, which it
+// needs to start, licences, labels…) and templates from disk: both are copied
+// beside the binary. There are no built web assets (no JavaScript or CSS):
+// the API and Git over HTTP are what the ground uses.
+func buildGitea(ctx context.Context, outDir string, log io.Writer) error {
+	const mod = "code.gitea.io/gitea@" + GiteaVersion
+	work, err := os.MkdirTemp("", "slipway-gitea-build-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+
+	fmt.Fprintf(log, "== go mod download %s\n", mod)
+	var out strings.Builder
+	dl := exec.CommandContext(ctx, goBinary(), "mod", "download", "-json", mod)
+	dl.Dir = work // outside any module
+	dl.Env = goEnv()
+	dl.Stdout, dl.Stderr = &out, log
+	if err := dl.Run(); err != nil {
+		return fmt.Errorf("go mod download %s: %w\n%s", mod, err, out.String())
+	}
+	var info struct{ Dir, Error string }
+	if err := json.Unmarshal([]byte(out.String()), &info); err != nil {
+		return fmt.Errorf("go mod download %s: %w", mod, err)
+	}
+	if info.Dir == "" {
+		return fmt.Errorf("go mod download %s: no directory (%s)", mod, info.Error)
+	}
+
+	src := filepath.Join(work, "gitea")
+	fmt.Fprintf(log, "== copy %s to %s\n", info.Dir, src)
+	if err := os.CopyFS(src, os.DirFS(info.Dir)); err != nil {
+		return fmt.Errorf("copying the gitea module: %w", err)
+	}
+	tags := "sqlite sqlite_unlock_notify"
+	ldflags := "-s -w -X main.Version=" + strings.TrimPrefix(GiteaVersion, "v") + " -X 'main.Tags=" + tags + "'"
+	fmt.Fprintf(log, "== go build -tags %q (cgo)\n", tags)
+	cmd := exec.CommandContext(ctx, goBinary(), "build", "-trimpath", "-tags", tags, "-ldflags", ldflags,
+		"-o", filepath.Join(outDir, "gitea"), ".")
+	cmd.Dir = src
+	cmd.Env = append(goEnv(), "CGO_ENABLED=1") // the last value wins
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := cmd.Run(); err != nil {
+		return fmt.Errorf("go build %s (needs a C compiler for SQLite): %w", mod, err)
+	}
+	for _, d := range []string{"options", "templates"} {
+		if err := os.CopyFS(filepath.Join(outDir, d), os.DirFS(filepath.Join(info.Dir, d))); err != nil {
+			return fmt.Errorf("copying gitea's %s: %w", d, err)
+		}
+	}
+	return nil
 }

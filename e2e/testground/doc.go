@@ -8,7 +8,9 @@
 //     LoadBalancer Service a 127.0.0.x ingress address;
 //   - an OCI registry (CNCF distribution) whose push notifications are relayed
 //     to whoever subscribes, and crane to push images without a container engine;
-//   - a Git server speaking smart HTTP with basic auth (git http-backend).
+//   - a Git server speaking smart HTTP with basic auth (git http-backend);
+//   - on request (Options.Gitea), a Gitea forge with an admin user and token,
+//     for the API, Git over HTTP and signed webhooks.
 //
 // Binaries are built once into a cache outside the repository (see CacheDir)
 // and reused. Every process gets its own free ports and data directory, so

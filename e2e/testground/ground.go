@@ -18,7 +18,7 @@ import (
 	"time"
 )
 
-// Options choose what a ground runs. The zero value runs everything.
+// Options choose what a ground runs. The zero value runs everything but Gitea.
 type Options struct {
 	// Dir keeps data and logs; a new temporary directory when empty. A
 	// temporary directory is removed by Stop.
@@ -29,6 +29,10 @@ type Options struct {
 	PodLogLines []string
 	// NoKube, NoRegistry and NoGit leave a component out.
 	NoKube, NoRegistry, NoGit bool
+	// Gitea adds a Gitea server (see Ground.Gitea). It is opt-in: it costs a
+	// few seconds of start-up (run beside the other components) and, once,
+	// a few minutes of build.
+	Gitea bool
 	// Log receives progress (builds, start-up); default os.Stderr.
 	Log io.Writer
 }
@@ -45,6 +49,8 @@ type Ground struct {
 	Kube     *Kube
 	Registry *Registry
 	Git      *GitServer
+	// Gitea is nil unless Options.Gitea is set.
+	Gitea *Gitea
 
 	opts    Options
 	tempDir bool
@@ -81,12 +87,42 @@ func Start(ctx context.Context, opts Options) (*Ground, error) {
 	}
 	g.cancel = func() {}
 
-	bins, err := EnsureBinaries(ctx, opts.Log)
+	bins, err := ensureBinaries(ctx, opts.Log, func(name string) bool {
+		switch name {
+		case "kube", "kwok":
+			return !opts.NoKube
+		case "registry", "crane":
+			return !opts.NoRegistry
+		case "gitea":
+			return opts.Gitea
+		}
+		return true
+	})
 	if err != nil {
 		g.Stop()
 		return nil, err
 	}
 	started := time.Now()
+	// Gitea sets itself up beside the other components.
+	giteaCtx, cancelGitea := context.WithCancel(ctx)
+	defer cancelGitea()
+	var giteaDone chan error
+	if opts.Gitea {
+		giteaDone = make(chan error, 1)
+		go func() {
+			s, err := g.startGitea(giteaCtx, bins["gitea"])
+			g.Gitea = s // read by Start only after giteaDone
+			giteaDone <- err
+		}()
+	}
+	waitGitea := func() error {
+		if giteaDone == nil {
+			return nil
+		}
+		err := <-giteaDone
+		giteaDone = nil
+		return err
+	}
 	steps := []struct {
 		skip bool
 		run  func() error
@@ -100,9 +136,15 @@ func Start(ctx context.Context, opts Options) (*Ground, error) {
 			continue
 		}
 		if err := s.run(); err != nil {
+			cancelGitea()
+			_ = waitGitea()
 			g.Stop()
 			return nil, fmt.Errorf("starting the test ground (logs in %s): %w", g.Dir, err)
 		}
+	}
+	if err := waitGitea(); err != nil {
+		g.Stop()
+		return nil, fmt.Errorf("starting the test ground's gitea (logs in %s): %w", g.Dir, err)
 	}
 	fmt.Fprintf(opts.Log, "testground: ready in %s (data and logs in %s)\n", time.Since(started).Round(100*time.Millisecond), g.Dir)
 	return g, nil
@@ -217,6 +259,14 @@ func (g *Ground) Env() []string {
 			"SLIPWAY_GROUND_GIT_URL="+g.Git.BaseURL,
 			"SLIPWAY_GROUND_GIT_USER="+g.Git.User,
 			"SLIPWAY_GROUND_GIT_PASSWORD="+g.Git.Password,
+		)
+	}
+	if g.Gitea != nil {
+		env = append(env,
+			"SLIPWAY_GROUND_GITEA_URL="+g.Gitea.URL,
+			"SLIPWAY_GROUND_GITEA_USER="+g.Gitea.AdminUser,
+			"SLIPWAY_GROUND_GITEA_PASSWORD="+g.Gitea.AdminPassword,
+			"SLIPWAY_GROUND_GITEA_TOKEN="+g.Gitea.AdminToken,
 		)
 	}
 	return env

@@ -3,6 +3,7 @@
 //	testground            start everything, print how to reach it, run until interrupted
 //	testground build      only build the binaries into the cache
 //	testground -env FILE  also write the ground's variables to FILE (shell syntax)
+//	testground -gitea     also run Gitea
 package main
 
 import (
@@ -21,8 +22,9 @@ import (
 func main() {
 	envFile := flag.String("env", "", "write the ground's variables to this file while it runs")
 	nodes := flag.Int("nodes", 4, "number of simulated nodes (250 pods each)")
+	gitea := flag.Bool("gitea", false, "also run Gitea "+testground.GiteaVersion)
 	flag.Usage = func() {
-		fmt.Fprintf(flag.CommandLine.Output(), "usage: testground [-env FILE] [-nodes N] [build]\n")
+		fmt.Fprintf(flag.CommandLine.Output(), "usage: testground [-env FILE] [-nodes N] [-gitea] [build]\n")
 		flag.PrintDefaults()
 	}
 	flag.Parse()
@@ -45,7 +47,7 @@ func main() {
 		os.Exit(2)
 	}
 
-	g, err := testground.Start(ctx, testground.Options{Nodes: *nodes})
+	g, err := testground.Start(ctx, testground.Options{Nodes: *nodes, Gitea: *gitea})
 	if err != nil {
 		fail(err)
 	}
@@ -63,16 +65,21 @@ func main() {
 		defer os.Remove(*envFile)
 	}
 
+	giteaLine := ""
+	if g.Gitea != nil {
+		giteaLine = fmt.Sprintf("  Gitea %s      %s   (API: /api/v1) admin %s, password %s\n",
+			testground.GiteaVersion, g.Gitea.URL, g.Gitea.AdminUser, g.Gitea.AdminPassword)
+	}
 	fmt.Printf(`
 The Slipway test ground is running. Everything listens on 127.0.0.1 only.
 
   Kubernetes %s   %s   (%d kwok nodes; LoadBalancer Services get 127.0.0.x)
   Registry            http://%s   (push with: %s)
   Git (smart HTTP)    %s/<repo>.git   user %s, password %s
-
+%s
 Use it from another shell:
 `, testground.KubernetesVersion, g.Kube.Server, len(g.Kube.Nodes), g.Registry.Host,
-		"crane --insecure push|append … "+g.Registry.Host+"/team/app:v1", g.Git.BaseURL, g.Git.User, g.Git.Password)
+		"crane --insecure push|append … "+g.Registry.Host+"/team/app:v1", g.Git.BaseURL, g.Git.User, g.Git.Password, giteaLine)
 	for _, kv := range env {
 		fmt.Printf("  export %s\n", kv)
 	}
