@@ -29,7 +29,7 @@ func TestLoadErrors(t *testing.T) {
 		"unknown field": {
 			files: with(map[string]string{appFile: replace(appYAML, "    stack: testing", "    stak: testing")}),
 			want: []string{
-				"applications/flaskapp/application.yaml:18:5: spec.targets[0].stak: unknown field; known fields are account, detail, images, name, namespace, path, stack, sync",
+				"applications/flaskapp/application.yaml:18:5: spec.targets[0].stak: unknown field; known fields are account, deployments, detail, images, name, namespace, path, stack, sync",
 			},
 		},
 		"unknown top-level field": {

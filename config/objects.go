@@ -229,6 +229,7 @@ func (d *decoder) target(n *yaml.Node, at, appDir string) Target {
 		"images": d.list(func(n *yaml.Node, path string) {
 			t.Images = append(t.Images, d.image(n, path))
 		}),
+		"deployments": d.boolean(&t.Deployments),
 	})
 	if resolve(n).Kind != yaml.MappingNode {
 		return t

@@ -148,7 +148,10 @@ type Target struct {
 	// Images are automated: a matching push to the registry becomes a
 	// commit that sets the image in the target's kustomization.
 	Images []ImageAutomation
-	Source Source
+	// Deployments records each sync as a deployment (with its status) on
+	// forges that have them (GitHub), in environment app/target.
+	Deployments bool
+	Source      Source
 }
 
 // ImageAutomation keeps one image of a target at the newest tag that its

@@ -12,6 +12,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/slipwaycd/slipway/config"
 	"github.com/slipwaycd/slipway/forge"
 	"github.com/slipwaycd/slipway/reconciler"
 	"github.com/slipwaycd/slipway/secrets"
@@ -79,18 +80,23 @@ func repoPath(raw string) string {
 // statusHistory records syncs in the store and, once a forge is set,
 // reports each sync that did something as a commit status on the revision
 // it applied: slipway/sync: app/target, success or failure.
+//
+// Targets with deployments: true also get a deployment of the revision in
+// environment app/target, with the same outcome, where the forge has
+// deployments (GitHub).
 type statusHistory struct {
 	reconciler.History
-	mu    sync.Mutex
-	forge forge.Forge
-	repo  string
-	log   *slog.Logger
+	mu     sync.Mutex
+	forge  forge.Forge
+	repo   string
+	log    *slog.Logger
+	config func() *config.Repo
 }
 
-func (h *statusHistory) set(f forge.Forge, repo string, log *slog.Logger) {
+func (h *statusHistory) set(f forge.Forge, repo string, log *slog.Logger, cfg func() *config.Repo) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	h.forge, h.repo, h.log = f, repo, log
+	h.forge, h.repo, h.log, h.config = f, repo, log, cfg
 }
 
 // RecordSync implements reconciler.History.
@@ -107,9 +113,28 @@ func (h *statusHistory) RecordSync(ctx context.Context, r *store.SyncRecord) (in
 	if r.Result == store.ResultFailed {
 		st.State, st.Description = forge.StateFailure, r.Error
 	}
+	deploy := false
+	if c := h.config(); c != nil {
+		if _, t, ok := c.Target(r.Application, r.Target); ok {
+			deploy = t.Deployments
+		}
+	}
+	ref := r.Application + "/" + r.Target
 	go func() {
-		if err := f.SetStatus(context.WithoutCancel(ctx), repo, st); err != nil {
-			log.Warn("setting a sync status", "target", r.Application+"/"+r.Target, "err", err)
+		ctx := context.WithoutCancel(ctx)
+		if err := f.SetStatus(ctx, repo, st); err != nil {
+			log.Warn("setting a sync status", "target", ref, "err", err)
+		}
+		d, ok := f.(forge.Deployer)
+		if !deploy || !ok {
+			return
+		}
+		id, err := d.CreateDeployment(ctx, repo, forge.Deployment{Ref: r.Revision, Environment: ref, Description: "slipway sync of " + ref})
+		if err == nil {
+			err = d.SetDeploymentStatus(ctx, repo, id, string(st.State), "", st.Description)
+		}
+		if err != nil {
+			log.Warn("recording a deployment", "target", ref, "err", err)
 		}
 	}()
 	return id, err

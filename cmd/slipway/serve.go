@@ -243,7 +243,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 						log.Warn("setting a release status", "commit", sha, "err", err)
 					}
 				})
-				syncStatuses.set(fg, forgeRepo, log)
+				syncStatuses.set(fg, forgeRepo, log, rec.Config)
 				auto.OpenPullRequest = func(ctx context.Context, branch, title, body string) (string, error) {
 					pr, err := fg.EnsurePullRequest(ctx, forgeRepo, forge.PullRequest{Head: branch, Base: repo.branch, Title: title, Body: body})
 					return pr.URL, err
