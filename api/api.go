@@ -62,6 +62,9 @@ type Server struct {
 	Tokens TokenStore
 	// Audit records every mutating request; nil records nothing.
 	Audit AuditLog
+	// Quarantine lists and lifts the quarantine of rolled-back image
+	// digests; nil lists none.
+	Quarantine QuarantineStore
 	// Config returns the config repo's current revision: pipelines are read
 	// from it, and the projects applications are bound to.
 	Config func() *config.Repo
@@ -102,6 +105,8 @@ func (s *Server) routes() []route {
 		{post, "/tokens", RoleAdmin, "token.create", s.createToken},
 		{del, "/tokens/{name}", RoleAdmin, "token.delete", s.deleteToken},
 		{get, "/audit", RoleAdmin, "", s.listAudit},
+		{get, "/quarantine", RoleViewer, "", s.listQuarantine},
+		{post, "/quarantine/release", RoleAdmin, "quarantine.release", s.releaseQuarantine},
 		{get, "/whoami", "", "", s.whoami},
 	}
 }

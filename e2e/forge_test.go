@@ -350,6 +350,15 @@ func TestForgeGitea(t *testing.T) {
 		t.Fatalf("after the rollback the Deployment still runs %s", got)
 	}
 	before := d.Spec.Template.Spec.Containers[0].Image
+	var q []struct {
+		Repository, Digest, Target, Actor string
+	}
+	if err := getJSON(s.URL+"/api/v1/quarantine", &q); err != nil {
+		t.Fatal(err)
+	}
+	if len(q) != 1 || q[0].Repository != imageRepo || q[0].Digest != v2 || q[0].Target != "flaskapp/testing" || q[0].Actor != "gitea:"+alice {
+		t.Errorf("quarantine after the rollback: %+v", q)
+	}
 	log := git(t, work, "ls-remote", aliceURL, "refs/heads/main")
 	// The bad image again, tagged anew: the registry notifies a push of
 	// the same digest (a push of an existing tag and manifest sends none).

@@ -267,7 +267,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 				log.Info("created the admin API token", "file", adminTokenFile)
 			}
 			apiSrv := &api.Server{Reconciler: rec, History: db, Accounts: rec, Events: db,
-				Releases: eng, Tokens: db, Audit: db, Config: rec.Config, Log: log}
+				Releases: eng, Tokens: db, Audit: db, Quarantine: db, Config: rec.Config, Log: log}
 			mux.Handle("/api/", apiSrv.Handler())
 			mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 			mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
