@@ -31,8 +31,12 @@ build: ## build bin/slipway
 .PHONY: test
 test: lint ground unit e2e ## everything CI runs: lint, unit tests, e2e tests on the test ground
 
+.PHONY: octokit
+octokit: ## fetch GitHub's OpenAPI description and webhook examples (npm) into the cache, once
+	bash scripts/octokit.sh
+
 .PHONY: unit
-unit: ## unit tests (with the race detector)
+unit: octokit ## unit tests (with the race detector)
 	$(GO) test -race -count=1 $(UNIT_PKGS)
 
 .PHONY: e2e

@@ -16,6 +16,10 @@ func New(kind, baseURL, token string, client *http.Client) (Forge, error) {
 			return nil, fmt.Errorf("forge gitea: the base URL is required")
 		}
 		return NewGitea(baseURL, token, client), nil
+	case "gitlab":
+		return NewGitLab(baseURL, token, client)
+	case "coding":
+		return NewCoding(baseURL, token, client)
 	}
 	return nil, fmt.Errorf("unknown forge %q: want github, gitea, gitlab or coding", kind)
 }
