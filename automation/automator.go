@@ -47,7 +47,7 @@ type Automator struct {
 	// OpenPullRequest, when set, opens (or updates) the pull request of a
 	// bump pushed to a branch (write policy pullRequest) and returns its URL.
 	OpenPullRequest func(ctx context.Context, branch, title, body string) (string, error)
-	Log     *slog.Logger
+	Log             *slog.Logger
 }
 
 // Result is what one image automation did with a push.

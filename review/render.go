@@ -4,7 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"unicode/utf8"
+
+	"github.com/slipwaycd/slipway/forge"
 
 	"github.com/slipwaycd/slipway/reconciler"
 )
@@ -110,20 +111,5 @@ func capitalize(s string) string {
 
 // fit keeps a comment within the forge's limit.
 func fit(body string, max int) string {
-	if max <= 0 || len(body) <= max {
-		return body
-	}
-	pointer := "\n```\n\n*The plan is longer than this forge allows in a comment; run `slipway diff <app>/<target>` for the rest.*\n"
-	cut := max - len(pointer)
-	if cut <= 0 {
-		return body[:0]
-	}
-	// Cut at the last line break that fits, never inside a UTF-8 sequence.
-	if i := strings.LastIndexByte(body[:cut], '\n'); i > 0 {
-		cut = i
-	}
-	for cut > 0 && !utf8.RuneStart(body[cut]) {
-		cut--
-	}
-	return body[:cut] + pointer
+	return forge.Truncate(body, max, "*The plan is longer than this forge allows in a comment; run `slipway diff <app>/<target>` for the rest.*")
 }

@@ -38,8 +38,8 @@ func setup(t *testing.T) (*gitstore.Repo, *config.Repo, []string) {
 	t.Helper()
 	dir := t.TempDir()
 	seed := fstest.MapFS{
-		"accounts/local.yaml":               {Data: []byte("apiVersion: slipway.dev/v1alpha1\nkind: Account\nmetadata:\n  name: local\nspec:\n  kubeconfig:\n    secretRef: k\n")},
-		"applications/web/application.yaml": {Data: []byte("apiVersion: slipway.dev/v1alpha1\nkind: Application\nmetadata:\n  name: web\nspec:\n  targets:\n  - name: testing\n    account: local\n    namespace: web\n    path: testing\n")},
+		"accounts/local.yaml":                         {Data: []byte("apiVersion: slipway.dev/v1alpha1\nkind: Account\nmetadata:\n  name: local\nspec:\n  kubeconfig:\n    secretRef: k\n")},
+		"applications/web/application.yaml":           {Data: []byte("apiVersion: slipway.dev/v1alpha1\nkind: Application\nmetadata:\n  name: web\nspec:\n  targets:\n  - name: testing\n    account: local\n    namespace: web\n    path: testing\n")},
 		"applications/web/testing/kustomization.yaml": {Data: []byte(fmt.Sprintf("resources:\n- deployment.yaml\nimages:\n- name: %s\n  newTag: v1\n  digest: %s\n", repoName, digest("1")))},
 		"applications/web/testing/deployment.yaml":    {Data: []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\n")},
 	}
