@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/slipwaycd/slipway/forge"
-
 	"github.com/slipwaycd/slipway/reconciler"
 )
 
