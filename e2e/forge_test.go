@@ -69,6 +69,84 @@ spec:
 	return files
 }
 
+// giteaEnv is a config repo hosted in the ground's Gitea, with a writer
+// and a reader, and a slipway serving it with Gitea as its forge.
+type giteaEnv struct {
+	s                        *slipway
+	repo                     string // owner/name
+	work                     string // the writer's clone
+	writerURL                string // clone URL with the writer's password
+	writerToken, readerToken string
+}
+
+// commit commits everything in the writer's clone.
+func (e *giteaEnv) commit(msg string) {
+	git(e.s.t, e.work, "add", "-A")
+	git(e.s.t, e.work, "-c", "user.name=writer", "-c", "user.email=writer@slipway.test", "commit", "-q", "-m", msg)
+}
+
+// onGitea creates the users and the repository, pushes files as its first
+// commit, starts slipway with Gitea as its forge (its webhook pointed at
+// slipway, the registry's notifications too) and waits for flaskapp/testing.
+func onGitea(t *testing.T, files map[string]string, writer, reader string) *giteaEnv {
+	t.Helper()
+	g, ctx := ground.Gitea, t.Context()
+	if g == nil {
+		t.Fatal("the ground runs no Gitea")
+	}
+	env := &giteaEnv{work: t.TempDir()}
+	writerPass, writerToken, err := g.CreateUser(ctx, writer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, readerToken, err := g.CreateUser(ctx, reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	env.writerToken, env.readerToken = writerToken, readerToken
+	name := "config-" + writer
+	env.repo = g.AdminUser + "/" + name
+	if err := g.CreateRepo(ctx, g.AdminUser, name); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.AddCollaborator(ctx, env.repo, writer, "write"); err != nil {
+		t.Fatal(err)
+	}
+	if err := g.AddCollaborator(ctx, env.repo, reader, "read"); err != nil {
+		t.Fatal(err)
+	}
+	git(t, "", "init", "-q", "-b", "main", env.work)
+	for p, content := range files {
+		full := filepath.Join(env.work, p)
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env.writerURL = g.AuthCloneURL(env.repo, writer, writerPass)
+	git(t, env.work, "add", "-A")
+	git(t, env.work, "-c", "user.name=writer", "-c", "user.email=writer@slipway.test", "commit", "-q", "-m", "flaskapp on testing")
+	git(t, env.work, "push", "-q", env.writerURL, "HEAD:main")
+	if err := g.WaitForBranch(ctx, env.repo, "main", strings.TrimSpace(git(t, env.work, "rev-parse", "HEAD"))); err != nil {
+		t.Fatal(err)
+	}
+
+	env.s = startSlipwayWithSecrets(t, "", map[string]string{"local-kubeconfig": ground.Kube.Kubeconfig},
+		map[string]string{"gitea-password": g.AdminPassword, "gitea-token": g.AdminToken, "gitea-webhook": giteaHookSecret, "registry-webhook": registryToken},
+		"--repo", g.CloneURL(env.repo), "--git-username", g.AdminUser, "--git-password-secret", "gitea-password",
+		"--forge", "gitea", "--forge-url", g.URL, "--forge-token-secret", "gitea-token", "--forge-repo", env.repo,
+		"--receiver", "gitea/config=gitea-webhook", "--receiver", "distribution/ground=registry-webhook")
+	unsubscribe := ground.Registry.Subscribe(env.s.URL+"/webhooks/distribution/ground", http.Header{"Authorization": {"Bearer " + registryToken}})
+	t.Cleanup(unsubscribe)
+	if err := g.CreateWebhook(ctx, env.repo, env.s.URL+"/webhooks/gitea/config", giteaHookSecret); err != nil {
+		t.Fatal(err)
+	}
+	env.s.waitStatus("flaskapp/testing", 60*time.Second, "Synced and Healthy", synced(""))
+	return env
+}
+
 // TestForgeGitea: the config repo lives in Gitea, whose webhook points at
 // Slipway. A pull request changing replicas gets one plan comment and a
 // slipway/plan status; a second push edits the same comment; the merge is
@@ -93,59 +171,12 @@ func TestForgeGitea(t *testing.T) {
 	}
 
 	// Users: alice writes, rita only reads.
-	alicePass, aliceToken, err := g.CreateUser(ctx, "alice-"+ns[len(ns)-6:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	alice := "alice-" + ns[len(ns)-6:]
-	_, ritaToken, err := g.CreateUser(ctx, "rita-"+ns[len(ns)-6:])
-	if err != nil {
-		t.Fatal(err)
-	}
-	rita := "rita-" + ns[len(ns)-6:]
-	repoName := g.AdminUser + "/config-" + ns[len(ns)-6:]
-	if err := g.CreateRepo(ctx, g.AdminUser, "config-"+ns[len(ns)-6:]); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.AddCollaborator(ctx, repoName, alice, "write"); err != nil {
-		t.Fatal(err)
-	}
-	if err := g.AddCollaborator(ctx, repoName, rita, "read"); err != nil {
-		t.Fatal(err)
-	}
+	alice, rita := "alice-"+ns[len(ns)-6:], "rita-"+ns[len(ns)-6:]
 	files := forgeRepoFiles(ns, imageRepo)
 	files["projects/cd-demo.yaml"] = strings.ReplaceAll(strings.ReplaceAll(files["projects/cd-demo.yaml"], "[alice]", "["+alice+"]"), ", rita]", ", "+rita+"]")
-
-	// The config repo's first commit, pushed by alice.
-	work := t.TempDir()
-	git(t, "", "init", "-q", "-b", "main", work)
-	for p, content := range files {
-		full := filepath.Join(work, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	aliceURL := g.AuthCloneURL(repoName, alice, alicePass)
-	commit := func(msg string) {
-		git(t, work, "add", "-A")
-		git(t, work, "-c", "user.name="+alice, "-c", "user.email="+alice+"@slipway.test", "commit", "-q", "-m", msg)
-	}
-	commit("flaskapp on testing")
-	git(t, work, "push", "-q", aliceURL, "HEAD:main")
-
-	s := startSlipwayWithSecrets(t, "", map[string]string{"local-kubeconfig": ground.Kube.Kubeconfig},
-		map[string]string{"gitea-password": g.AdminPassword, "gitea-token": g.AdminToken, "gitea-webhook": giteaHookSecret, "registry-webhook": registryToken},
-		"--repo", g.CloneURL(repoName), "--git-username", g.AdminUser, "--git-password-secret", "gitea-password",
-		"--forge", "gitea", "--forge-url", g.URL, "--forge-token-secret", "gitea-token", "--forge-repo", repoName,
-		"--receiver", "gitea/config=gitea-webhook", "--receiver", "distribution/ground=registry-webhook")
-	unsubscribe := ground.Registry.Subscribe(s.URL+"/webhooks/distribution/ground", http.Header{"Authorization": {"Bearer " + registryToken}})
-	t.Cleanup(unsubscribe)
-	if err := g.CreateWebhook(ctx, repoName, s.URL+"/webhooks/gitea/config", giteaHookSecret); err != nil {
-		t.Fatal(err)
-	}
+	env := onGitea(t, files, alice, rita)
+	s, repoName, work, aliceURL, commit := env.s, env.repo, env.work, env.writerURL, env.commit
+	aliceToken, ritaToken := env.writerToken, env.readerToken
 	s.waitStatus("flaskapp/testing", 60*time.Second, "Synced and Healthy", synced(""))
 
 	api := func(method, path string, in, out any) {
@@ -388,4 +419,62 @@ func TestForgeGitea(t *testing.T) {
 	}
 	v3 := push("v3", "forge v3")
 	waitImage(imageRepo + ":v3@" + v3)
+}
+
+// TestForgeImagePullRequest: image automation with write: pullRequest
+// opens one pull request on Gitea for a push, and a newer push updates the
+// same pull request instead of opening another.
+func TestForgeImagePullRequest(t *testing.T) {
+	g, ctx := ground.Gitea, t.Context()
+	ns := uniqueNS("imgpr")
+	imageRepo := ground.Registry.Ref("imgpr/flaskapp-" + ns[len(ns)-6:])
+	files := forgeRepoFiles(ns, imageRepo)
+	files["applications/flaskapp/application.yaml"] = strings.Replace(files["applications/flaskapp/application.yaml"],
+		"      policy:", "      write: pullRequest\n      policy:", 1)
+	env := onGitea(t, files, "wanda-"+ns[len(ns)-6:], "reed-"+ns[len(ns)-6:])
+
+	type pull struct {
+		Number int    `json:"number"`
+		Title  string `json:"title"`
+		Head   struct {
+			Ref string `json:"ref"`
+		} `json:"head"`
+	}
+	open := func() []pull {
+		var prs []pull
+		if err := g.API(ctx, "", http.MethodGet, "/repos/"+env.repo+"/pulls?state=open", nil, &prs); err != nil {
+			t.Fatal(err)
+		}
+		return prs
+	}
+	waitTitle := func(want string) pull {
+		t.Helper()
+		deadline := time.Now().Add(60 * time.Second)
+		var prs []pull
+		for time.Now().Before(deadline) {
+			prs = open()
+			for _, pr := range prs {
+				if strings.Contains(pr.Title, want) {
+					return pr
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		t.Fatalf("no open pull request titled …%s… within 60s: %+v", want, prs)
+		return pull{}
+	}
+	for _, tag := range []string{"v2", "v3"} {
+		if _, err := ground.Registry.PushImage(ctx, strings.TrimPrefix(imageRepo, ground.Registry.Host+"/")+":"+tag, "imgpr "+tag); err != nil {
+			t.Fatal(err)
+		}
+		waitTitle(" to " + tag)
+	}
+	prs := open()
+	if len(prs) != 1 || prs[0].Head.Ref != "slipway/images/flaskapp-testing" || !strings.HasSuffix(prs[0].Title, "to v3") {
+		t.Fatalf("open pull requests after two pushes: %+v, want one from slipway/images/flaskapp-testing at v3", prs)
+	}
+	// main is untouched until the pull request is merged.
+	if out := git(t, env.work, "ls-remote", env.writerURL, "refs/heads/main"); !strings.HasPrefix(out, strings.TrimSpace(git(t, env.work, "rev-parse", "HEAD"))) {
+		t.Errorf("main moved without a merge: %s", out)
+	}
 }
