@@ -51,6 +51,10 @@ bench-reconcile: ground ## benchmark the reconciler on the test ground: N=100 an
 bench-pipeline: ground ## benchmark release orders on the test ground: 10 image pushes, each through the deployTesting pipeline (prints figures)
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkPipeline -benchtime 1x -timeout 20m ./e2e/
 
+.PHONY: bench-forge
+bench-forge: ground ## benchmark pull request plans and chat-ops replies on the test ground's Gitea (prints figures)
+	$(GO) test -count=1 -run '^$$' -bench BenchmarkForge -benchtime 1x -timeout 20m ./e2e/
+
 .PHONY: bench-webhooks
 bench-webhooks: ground ## benchmark webhooks on the test ground: signed deliveries/s, latency, push→commit, push→healthy
 	$(GO) test -count=1 -run '^$$' -bench BenchmarkWebhooks -benchtime 1x -timeout 30m ./e2e/

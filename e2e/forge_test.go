@@ -89,6 +89,11 @@ func (e *giteaEnv) commit(msg string) {
 // commit, starts slipway with Gitea as its forge (its webhook pointed at
 // slipway, the registry's notifications too) and waits for flaskapp/testing.
 func onGitea(t *testing.T, files map[string]string, writer, reader string) *giteaEnv {
+	return onGiteaTB(t, files, writer, reader)
+}
+
+// onGiteaTB is onGitea for tests and benchmarks.
+func onGiteaTB(t testing.TB, files map[string]string, writer, reader string) *giteaEnv {
 	t.Helper()
 	g, ctx := ground.Gitea, t.Context()
 	if g == nil {
