@@ -21,6 +21,23 @@ import (
 // when apiVersion or kind is wrong, in which case spec is not decoded: its
 // shape is unknown.
 func (d *decoder) object(root *yaml.Node, kind, want, wantFrom string, name *string, spec map[string]field) bool {
+	return d.objectNamed(root, kind, want, wantFrom, name, labelNames, spec)
+}
+
+// names says what an object's metadata.name must be.
+type names struct {
+	valid func(string) bool
+	rule  string // what valid accepts, in words
+	// fileChecked: the file name was checked already, so a name equal to
+	// it is not reported a second time.
+	fileChecked bool
+}
+
+// labelNames are DNS-1123 labels, the rule of most kinds.
+var labelNames = names{valid: isLabel, rule: labelRule}
+
+// objectNamed is object for kinds whose names follow another rule.
+func (d *decoder) objectNamed(root *yaml.Node, kind, want, wantFrom string, name *string, rule names, spec map[string]field) bool {
 	var apiVersion, gotKind string
 	var specNode *yaml.Node
 	d.mapping(root, "", map[string]field{
@@ -54,8 +71,8 @@ func (d *decoder) object(root *yaml.Node, kind, want, wantFrom string, name *str
 	switch {
 	case *name == "":
 		d.errorAt("metadata.name", "required; want %q", want)
-	case !isLabel(*name):
-		d.errorAt("metadata.name", "%s, got %q", labelRule, *name)
+	case !(rule.fileChecked && *name == want) && !rule.valid(*name):
+		d.errorAt("metadata.name", "%s, got %q", rule.rule, *name)
 	case *name != want:
 		d.errorAt("metadata.name", "must equal the %s %q", wantFrom, want)
 	}

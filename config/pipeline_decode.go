@@ -93,7 +93,8 @@ func (d *decoder) pipeline(root *yaml.Node, a *Application, appName, name string
 	p := &Pipeline{Name: name, Application: appName, Source: d.source(root)}
 	var concurrentSet, restartSet bool
 	var explicit []bool // per stage: dependsOn was given
-	ok := d.pipelineObject(root, name, map[string]field{
+	var metaName string
+	ok := d.objectNamed(root, KindPipeline, name, "file name", &metaName, pipelineNames, map[string]field{
 		"description": d.str(&p.Description),
 		"disabled":    d.boolean(&p.Disabled),
 		"execution": d.fields(map[string]field{
@@ -157,59 +158,10 @@ func (d *decoder) pipeline(root *yaml.Node, a *Application, appName, name string
 	return p
 }
 
-// pipelineObject is object (objects.go) for pipelines, whose names follow
-// nameRule rather than DNS label rules: console users name pipelines in
-// camelCase. A file whose name breaks the rule is reported by
-// pipelineFiles, so metadata.name is then only compared with it.
-func (d *decoder) pipelineObject(root *yaml.Node, want string, spec map[string]field) bool {
-	var apiVersion, kind, name string
-	var specNode *yaml.Node
-	d.mapping(root, "", map[string]field{
-		"apiVersion": d.str(&apiVersion),
-		"kind":       d.str(&kind),
-		"metadata":   d.fields(map[string]field{"name": d.str(&name)}),
-		"spec":       func(n *yaml.Node, _ string) { specNode = n },
-	})
-	if resolve(root).Kind != yaml.MappingNode {
-		return false
-	}
-	ok := true
-	switch apiVersion {
-	case APIVersion:
-	case "":
-		d.errorAt("apiVersion", "required; want %q", APIVersion)
-		ok = false
-	default:
-		d.errorAt("apiVersion", "must be %q", APIVersion)
-		ok = false
-	}
-	switch kind {
-	case KindPipeline:
-	case "":
-		d.errorAt("kind", "required; want %q", KindPipeline)
-		ok = false
-	default:
-		d.errorAt("kind", "must be %q in %s", KindPipeline, path.Dir(d.file))
-		ok = false
-	}
-	switch {
-	case name == "":
-		d.errorAt("metadata.name", "required; want %q", want)
-	case name != want && !validName(name):
-		d.errorAt("metadata.name", "%s, got %q", nameRule, name)
-	case name != want:
-		d.errorAt("metadata.name", "must equal the file name %q", want)
-	}
-	if !ok {
-		return false
-	}
-	if specNode == nil {
-		d.errorAt("spec", "required")
-		return true
-	}
-	d.mapping(specNode, "spec", spec)
-	return true
-}
+// pipelineNames: console users name pipelines in camelCase, so pipeline
+// names follow nameRule rather than DNS label rules. A file whose name
+// breaks the rule is reported by pipelineFiles.
+var pipelineNames = names{valid: validName, rule: nameRule, fileChecked: true}
 
 // artifactTypes are the types an expected artifact may have.
 var artifactTypes = []string{ArtifactDockerImage}
