@@ -177,38 +177,47 @@ func (d *decoder) ints(dst *[]int) field {
 	})
 }
 
-// strMap returns a field that decodes a mapping of strings to strings, for
-// fields whose keys are the user's own (HTTP headers, parameters). A key
-// with no value is left out, as an absent field would be.
+// entries walks a mapping of free keys (not fields): each value is
+// recorded at its path and handed to each. Non-string and repeated keys
+// are errors. It reports false when n is null or not a mapping.
+func (d *decoder) entries(n *yaml.Node, path string, each func(key string, value *yaml.Node, child string)) bool {
+	if isNull(n) {
+		return false
+	}
+	if n.Kind != yaml.MappingNode {
+		d.errorf(n, path, "must be a mapping, not %s", describe(n))
+		return false
+	}
+	seen := map[string]*yaml.Node{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		key, value := n.Content[i], resolve(n.Content[i+1])
+		if key.Kind != yaml.ScalarNode {
+			d.errorf(key, path, "keys must be strings, not %s", describe(key))
+			continue
+		}
+		child := join(path, key.Value)
+		if first, dup := seen[key.Value]; dup {
+			d.errorf(key, child, "duplicate key (first at line %d)", first.Line)
+			continue
+		}
+		seen[key.Value] = key
+		d.nodes[child] = value
+		each(key.Value, value, child)
+	}
+	return true
+}
+
+// strMap returns a field that decodes a mapping of strings to strings.
 func (d *decoder) strMap(dst *map[string]string) field {
 	return func(n *yaml.Node, path string) {
-		if isNull(n) {
-			return
-		}
-		if n.Kind != yaml.MappingNode {
-			d.errorf(n, path, "must be a mapping, not %s", describe(n))
-			return
-		}
 		m := map[string]string{}
-		seen := map[string]*yaml.Node{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, value := n.Content[i], resolve(n.Content[i+1])
-			if key.Kind != yaml.ScalarNode {
-				d.errorf(key, path, "keys must be strings, not %s", describe(key))
-				continue
-			}
-			child := join(path, key.Value)
-			if first, dup := seen[key.Value]; dup {
-				d.errorf(key, child, "duplicate key (first at line %d)", first.Line)
-				continue
-			}
-			seen[key.Value] = key
-			d.nodes[child] = value
+		if d.entries(n, path, func(key string, value *yaml.Node, child string) {
 			if d.scalar(value, child, "!!str", "a string") {
-				m[key.Value] = value.Value
+				m[key] = value.Value
 			}
+		}) {
+			*dst = m
 		}
-		*dst = m
 	}
 }
 
@@ -216,33 +225,14 @@ func (d *decoder) strMap(dst *map[string]string) field {
 // strings, such as chat-ops groups.
 func (d *decoder) listMap(dst *map[string][]string) field {
 	return func(n *yaml.Node, path string) {
-		if isNull(n) {
-			return
-		}
-		if n.Kind != yaml.MappingNode {
-			d.errorf(n, path, "must be a mapping, not %s", describe(n))
-			return
-		}
 		m := map[string][]string{}
-		seen := map[string]*yaml.Node{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			key, value := n.Content[i], resolve(n.Content[i+1])
-			if key.Kind != yaml.ScalarNode {
-				d.errorf(key, path, "keys must be strings, not %s", describe(key))
-				continue
-			}
-			child := join(path, key.Value)
-			if first, dup := seen[key.Value]; dup {
-				d.errorf(key, child, "duplicate key (first at line %d)", first.Line)
-				continue
-			}
-			seen[key.Value] = key
-			d.nodes[child] = value
+		if d.entries(n, path, func(key string, value *yaml.Node, child string) {
 			var list []string
 			d.strs(&list)(value, child)
-			m[key.Value] = list
+			m[key] = list
+		}) {
+			*dst = m
 		}
-		*dst = m
 	}
 }
 
