@@ -118,6 +118,9 @@ func (e *Engine) prior(ctx context.Context, def *config.Pipeline) func(id string
 	}
 }
 
+// errNoConfig is returned while no valid config has been read.
+var errNoConfig = errors.New("no valid config loaded yet")
+
 // Started is what one event started.
 type Started struct {
 	Pipeline string // app/pipeline
@@ -166,6 +169,10 @@ func (e *Engine) forEachTrigger(typ config.TriggerType, f func(def *config.Pipel
 // OnImagePushed starts every pipeline with a docker trigger whose
 // artifacts the pushed image matches. A redelivered push starts nothing new.
 func (e *Engine) OnImagePushed(ctx context.Context, ev webhooks.ImagePushed) ([]Started, error) {
+	if e.o.Reconciler.Config() == nil {
+		// Not read yet: fail, so the inbox keeps the event and retries it.
+		return nil, errNoConfig
+	}
 	repo := ev.Repository
 	if ev.Registry != "" {
 		repo = ev.Registry + "/" + ev.Repository
@@ -216,6 +223,10 @@ func (e *Engine) OnImagePushed(ctx context.Context, ev webhooks.ImagePushed) ([]
 // (and paths, when the trigger names some). repoIsConfig says whether the
 // push was to the config repo, which triggers with no repository follow.
 func (e *Engine) OnGitPushed(ctx context.Context, ev webhooks.GitPushed, repoIsConfig bool) ([]Started, error) {
+	if e.o.Reconciler.Config() == nil {
+		// Not read yet: fail, so the inbox keeps the event and retries it.
+		return nil, errNoConfig
+	}
 	if ev.Branch == "" || strings.Trim(ev.After, "0") == "" {
 		return nil, nil // a tag, or a deleted branch
 	}
@@ -294,6 +305,10 @@ func globMatch(glob, p string) bool {
 // payload constraints all hold. String values of the payload's top-level
 // "parameters" object become parameters.
 func (e *Engine) OnWebhook(ctx context.Context, ev webhooks.WebhookReceived) ([]Started, error) {
+	if e.o.Reconciler.Config() == nil {
+		// Not read yet: fail, so the inbox keeps the event and retries it.
+		return nil, errNoConfig
+	}
 	rev := e.o.Reconciler.Revision()
 	var params map[string]string
 	var body struct {

@@ -296,7 +296,19 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			}()
 			log.Info("slipway serving", "address", "http://"+l.Addr().String(), "version", buildVersion(), "data", repo.dataDir)
 
-			go box.Run(ctx)
+			go func() {
+				// Deliveries wait in the store until the config repo has been
+				// read once: acting on them earlier would find no pipeline or
+				// automation and drop what they ask for.
+				for !rec.Ready() {
+					select {
+					case <-ctx.Done():
+						return
+					case <-time.After(50 * time.Millisecond):
+					}
+				}
+				box.Run(ctx)
+			}()
 			go pruneHistory(ctx, db, historyKeep, log)
 			go poller.Run(ctx)
 			engDone := make(chan struct{})
