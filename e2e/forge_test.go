@@ -98,6 +98,7 @@ func onGiteaTB(t testing.TB, files map[string]string, writer, reader string) *gi
 	g, ctx := ground.Gitea, t.Context()
 	if g == nil {
 		t.Fatal("the ground runs no Gitea")
+		return nil
 	}
 	env := &giteaEnv{work: t.TempDir()}
 	writerPass, writerToken, err := g.CreateUser(ctx, writer)
