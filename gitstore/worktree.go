@@ -541,3 +541,16 @@ func (w *Worktree) RestoreDir(dir string, from fs.FS) error {
 	}
 	return nil
 }
+
+// Files lists the files directly in dir, as the worktree has them now
+// (edits included), by name, sorted.
+func (w *Worktree) Files(dir string) []string {
+	var out []string
+	for _, f := range w.filesUnder(dir) {
+		if rest := strings.TrimPrefix(f, dir+"/"); !strings.Contains(rest, "/") {
+			out = append(out, rest)
+		}
+	}
+	sort.Strings(out)
+	return out
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io/fs"
 	"path"
 	"strings"
 
@@ -378,9 +377,11 @@ func (s *stageRun) deleteManifest(ctx context.Context) error {
 	what := fmt.Sprintf("Delete %s/%s from", kind, s.def.ObjectName)
 	return s.changeTarget(ctx, what, func(w *gitstore.Worktree, t *config.Target) ([]string, error) {
 		files := map[string][]byte{}
-		for _, name := range s.manifestFiles(t.Path) {
-			p := path.Join(t.Path, name)
-			if b, err := w.ReadFile(p); err == nil {
+		for _, name := range w.Files(t.Path) {
+			if !strings.HasSuffix(name, ".yaml") && !strings.HasSuffix(name, ".yml") || strings.HasPrefix(name, "kustomization.") {
+				continue
+			}
+			if b, err := w.ReadFile(path.Join(t.Path, name)); err == nil {
 				files[name] = b
 			}
 		}
@@ -416,27 +417,6 @@ func (s *stageRun) deleteManifest(ctx context.Context) error {
 		}
 		return changes, nil
 	})
-}
-
-// manifestFiles lists the YAML files of a target directory at the last
-// fetched head.
-func (s *stageRun) manifestFiles(dir string) []string {
-	tree, err := s.e.o.Repo.Tree("")
-	if err != nil {
-		return nil
-	}
-	entries, err := fs.ReadDir(tree, dir)
-	if err != nil {
-		return nil
-	}
-	var out []string
-	for _, e := range entries {
-		n := e.Name()
-		if !e.IsDir() && (strings.HasSuffix(n, ".yaml") || strings.HasSuffix(n, ".yml")) && !strings.HasPrefix(n, "kustomization.") {
-			out = append(out, n)
-		}
-	}
-	return out
 }
 
 // undoRollout puts the target's directory back as it was the given number
