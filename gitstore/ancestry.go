@@ -61,3 +61,27 @@ func (r *Repo) Parent(rev string) (string, error) {
 	}
 	return c.ParentHashes[0].String(), nil
 }
+
+// MergeBase returns a best common ancestor of the commits a and b (full
+// hashes) from the local cache: what a pull request's head branched from,
+// so its own changes can be told from those made on the base since.
+func (r *Repo) MergeBase(a, b string) (string, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	ca, err := r.resolveLocked(a)
+	if err != nil {
+		return "", r.errorf("merge base", err)
+	}
+	cb, err := r.resolveLocked(b)
+	if err != nil {
+		return "", r.errorf("merge base", err)
+	}
+	bases, err := ca.MergeBase(cb)
+	if err != nil {
+		return "", r.errorf("merge base", err)
+	}
+	if len(bases) == 0 {
+		return "", r.errorf("merge base", fmt.Errorf("%.12s and %.12s share no history", a, b))
+	}
+	return bases[0].Hash.String(), nil
+}

@@ -37,3 +37,28 @@ func TestWorktreeFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+func TestMergeBase(t *testing.T) {
+	dir := t.TempDir()
+	url, err := InitBare(dir+"/r.git", "main", fstest.MapFS{"a": {Data: []byte("a")}}, "seed", DefaultAuthor)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := Open(t.Context(), Options{URL: url, CacheDir: dir + "/cache"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fork := r.Head()
+	branch, err := r.CommitToBranch(t.Context(), "topic", "on the branch", nil, func(w *Worktree) error { return w.WriteFile("b", []byte("b")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	main, err := r.Commit(t.Context(), "on main", nil, func(w *Worktree) error { return w.WriteFile("c", []byte("c")) })
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := r.MergeBase(main, branch)
+	if err != nil || got != fork {
+		t.Fatalf("MergeBase = %s, %v; want %s", got, err, fork)
+	}
+}

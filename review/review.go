@@ -38,6 +38,8 @@ type Repo interface {
 	Contains(ctx context.Context, rev, ancestor string) (bool, error)
 	// Parent is a commit's first parent.
 	Parent(rev string) (string, error)
+	// MergeBase is a best common ancestor of two commits.
+	MergeBase(a, b string) (string, error)
 }
 
 // Reconciler plans targets and reports their status (reconciler.Reconciler).
@@ -199,7 +201,13 @@ func (r *Reviewer) plan(ctx context.Context, head string) (*PlanResult, error) {
 		}
 		return nil, err
 	}
-	changed, err := r.Repo.ChangedPaths(ctx, base, head)
+	// Only what the pull request changes: from where it branched off, not
+	// from the base branch's head (which may have moved on since).
+	from := base
+	if mb, err := r.Repo.MergeBase(base, head); err == nil {
+		from = mb
+	}
+	changed, err := r.Repo.ChangedPaths(ctx, from, head)
 	if err != nil {
 		return nil, err
 	}
