@@ -41,6 +41,7 @@ func (r *Reviewer) reportOutcome(ctx context.Context, number int) {
 	refs, err := r.mergedTargets(ctx, merged)
 	if err != nil {
 		log.Warn("finding the targets of a merge", "err", err)
+		r.done(ctx, number)
 		return
 	}
 	_ = r.Forge.SetStatus(ctx, r.RepoName, forge.Status{SHA: merged, Context: SyncContext, State: forge.StatePending,
@@ -54,6 +55,17 @@ func (r *Reviewer) reportOutcome(ctx context.Context, number int) {
 		log.Warn("setting the outcome status", "err", err)
 	}
 	log.Info("merge outcome reported", "revision", merged, "state", state, "targets", len(refs))
+	r.done(ctx, number)
+}
+
+// done forgets a pull request whose outcome is reported (or cannot be).
+func (r *Reviewer) done(ctx context.Context, number int) {
+	if r.Pending == nil {
+		return
+	}
+	if err := r.Pending.DonePendingOutcome(ctx, r.RepoName, number); err != nil {
+		r.log().Warn("forgetting a reported outcome", "pr", number, "err", err)
+	}
 }
 
 // mergedTargets lists the targets the commit at rev changed, compared to

@@ -20,6 +20,7 @@ import (
 	"github.com/slipwaycd/slipway/config"
 	"github.com/slipwaycd/slipway/forge"
 	"github.com/slipwaycd/slipway/reconciler"
+	"github.com/slipwaycd/slipway/store"
 	"github.com/slipwaycd/slipway/webhooks"
 )
 
@@ -65,6 +66,35 @@ type Reviewer struct {
 	Log            *slog.Logger
 	// Poll is how often the outcome wait looks at the targets; default 1s.
 	Poll time.Duration
+	// Pending, when set, keeps merged pull requests whose outcome is not
+	// reported yet across restarts (store.Store).
+	Pending Pending
+}
+
+// Pending records merged pull requests awaiting their outcome.
+type Pending interface {
+	AddPendingOutcome(ctx context.Context, repo string, number int) error
+	DonePendingOutcome(ctx context.Context, repo string, number int) error
+	PendingOutcomes(ctx context.Context) ([]store.PendingOutcome, error)
+}
+
+// Resume reports the outcomes a previous process did not get to, in the
+// background. Call it once the config repo has been read.
+func (r *Reviewer) Resume(ctx context.Context) error {
+	if r.Pending == nil {
+		return nil
+	}
+	list, err := r.Pending.PendingOutcomes(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range list {
+		if strings.EqualFold(p.Repo, r.RepoName) {
+			r.log().Info("resuming the outcome of a merged pull request", "pr", p.Number)
+			go r.reportOutcome(context.WithoutCancel(ctx), p.Number)
+		}
+	}
+	return nil
 }
 
 // Handle acts on a pull request event: opened, reopened and synchronize
@@ -87,6 +117,13 @@ func (r *Reviewer) Handle(ctx context.Context, ev webhooks.PullRequestEvent) (st
 	case webhooks.ActionClosed:
 		if !ev.Merged {
 			return fmt.Sprintf("pull request #%d closed without merging", ev.Number), nil
+		}
+		// Recorded first, so a restart before the outcome is known still
+		// reports it (Resume).
+		if r.Pending != nil {
+			if err := r.Pending.AddPendingOutcome(ctx, r.RepoName, ev.Number); err != nil {
+				return "", err
+			}
 		}
 		go r.reportOutcome(context.WithoutCancel(ctx), ev.Number)
 		return fmt.Sprintf("pull request #%d merged: waiting for its targets", ev.Number), nil

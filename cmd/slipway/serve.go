@@ -235,7 +235,7 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 			}
 			if fg != nil {
 				h.configRepo = forgeRepo
-				h.review = &review.Reviewer{Forge: fg, Repo: src, Reconciler: rec, RepoName: forgeRepo, Branch: repo.branch, Log: log}
+				h.review = &review.Reviewer{Forge: fg, Repo: src, Reconciler: rec, RepoName: forgeRepo, Branch: repo.branch, Log: log, Pending: db}
 				h.chatops = &chatops.Runner{Forge: fg, RepoName: forgeRepo, Releases: eng, Reconciler: rec, Repo: src, Store: db, Log: log}
 				eng.SetStatus(func(ctx context.Context, sha string, state pipeline.StatusState, desc, link string) {
 					err := fg.SetStatus(ctx, forgeRepo, forge.Status{SHA: sha, Context: "slipway/release", State: forge.State(state), Description: desc, TargetURL: link})
@@ -305,6 +305,11 @@ and serve the API (/api/v1), health (/healthz, /readyz) and metrics (/metrics).`
 					case <-ctx.Done():
 						return
 					case <-time.After(50 * time.Millisecond):
+					}
+				}
+				if h.review != nil {
+					if err := h.review.Resume(ctx); err != nil {
+						log.Error("resuming merge outcomes", "err", err)
 					}
 				}
 				box.Run(ctx)
