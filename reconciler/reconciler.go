@@ -33,6 +33,12 @@ type History interface {
 	RecordSync(ctx context.Context, r *store.SyncRecord) (int64, error)
 }
 
+// SyncStarter is implemented by a History that also wants to hear when a
+// sync that will change something starts (to set a pending commit status).
+type SyncStarter interface {
+	SyncStarted(app, target, rev string)
+}
+
 // Connect returns a client configuration for an account's cluster, reading
 // its kubeconfig from the secret store.
 type Connect func(ctx context.Context, acct *config.Account) (*rest.Config, error)

@@ -195,6 +195,9 @@ func (r *Reconciler) reconcile(ctx context.Context, key string) error {
 	st.cancel, st.syncRev = cancel, snap.rev
 	st.status.Phase = PhaseSyncing
 	st.mu.Unlock()
+	if s, ok := r.opts.History.(SyncStarter); ok {
+		s.SyncStarted(app.Name, t.Name, snap.rev)
+	}
 	defer func() {
 		st.mu.Lock()
 		st.cancel, st.syncRev = nil, ""

@@ -91,12 +91,46 @@ type statusHistory struct {
 	repo   string
 	log    *slog.Logger
 	config func() *config.Repo
+	queue  chan func()
 }
 
 func (h *statusHistory) set(f forge.Forge, repo string, log *slog.Logger, cfg func() *config.Repo) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.forge, h.repo, h.log, h.config = f, repo, log, cfg
+	h.queue = make(chan func(), 1024)
+	go func() {
+		for send := range h.queue {
+			send()
+		}
+	}()
+}
+
+// post sends to the forge in the background, in order (a sync's pending
+// status never lands after its result), without ever holding up a sync.
+func (h *statusHistory) post(send func()) {
+	select {
+	case h.queue <- send:
+	default:
+		h.log.Warn("too many commit statuses waiting to be sent; dropping one")
+	}
+}
+
+// SyncStarted implements reconciler.SyncStarter: the sync's status is
+// pending until RecordSync reports how it ended.
+func (h *statusHistory) SyncStarted(app, target, rev string) {
+	h.mu.Lock()
+	f, repo, log := h.forge, h.repo, h.log
+	h.mu.Unlock()
+	if f == nil || rev == "" {
+		return
+	}
+	h.post(func() {
+		st := forge.Status{SHA: rev, Context: "slipway/sync: " + app + "/" + target, State: forge.StatePending, Description: "syncing"}
+		if err := f.SetStatus(context.Background(), repo, st); err != nil {
+			log.Warn("setting a sync status", "target", app+"/"+target, "err", err)
+		}
+	})
 }
 
 // RecordSync implements reconciler.History.
@@ -120,7 +154,7 @@ func (h *statusHistory) RecordSync(ctx context.Context, r *store.SyncRecord) (in
 		}
 	}
 	ref := r.Application + "/" + r.Target
-	go func() {
+	h.post(func() {
 		ctx := context.WithoutCancel(ctx)
 		if err := f.SetStatus(ctx, repo, st); err != nil {
 			log.Warn("setting a sync status", "target", ref, "err", err)
@@ -136,6 +170,6 @@ func (h *statusHistory) RecordSync(ctx context.Context, r *store.SyncRecord) (in
 		if err != nil {
 			log.Warn("recording a deployment", "target", ref, "err", err)
 		}
-	}()
+	})
 	return id, err
 }
