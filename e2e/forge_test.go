@@ -311,6 +311,7 @@ func TestForgeGitea(t *testing.T) {
 	}
 	api(http.MethodGet, "/branches/main", nil, &branch)
 	waitStatus(branch.Commit.ID, review.SyncContext, "success")
+	waitStatus(branch.Commit.ID, "slipway/sync: flaskapp/testing", "success")
 
 	// 4. Chat-ops: a reader is refused with a reply saying why; a writer deploys.
 	say := func(token, body string) int64 {
