@@ -85,3 +85,18 @@ func (r *Repo) MergeBase(a, b string) (string, error) {
 	}
 	return bases[0].Hash.String(), nil
 }
+
+// Info describes the commit rev (a full hash) from the local cache.
+func (r *Repo) Info(rev string) (CommitInfo, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	c, err := r.resolveLocked(rev)
+	if err != nil {
+		return CommitInfo{}, r.errorf("commit "+rev, err)
+	}
+	return CommitInfo{
+		Hash: c.Hash.String(), Message: c.Message,
+		Author: Identity{Name: c.Author.Name, Email: c.Author.Email}, When: c.Author.When,
+		Trailers: parseTrailers(c.Message),
+	}, nil
+}

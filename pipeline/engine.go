@@ -36,6 +36,8 @@ type Repo interface {
 	Tree(rev string) (fs.FS, error)
 	Log(ctx context.Context, p string, n int) ([]gitstore.CommitInfo, error)
 	Contains(ctx context.Context, rev, ancestor string) (bool, error)
+	// Info describes a commit of the local cache.
+	Info(rev string) (gitstore.CommitInfo, error)
 }
 
 // Reconciler is what stages ask of the reconciler after they commit.

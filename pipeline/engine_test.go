@@ -113,6 +113,21 @@ spec:
     replicas: 3
 `
 
+// onPushPipeline starts on pushes to the testing target's files.
+const onPushPipeline = `apiVersion: slipway.dev/v1alpha1
+kind: Pipeline
+metadata:
+  name: onPush
+spec:
+  triggers:
+  - type: git
+    paths: ["applications/web/testing/**"]
+  stages:
+  - id: check
+    type: checkPreconditions
+    expressions: ['trigger.type == "git"']
+`
+
 type testEnv struct {
 	t     *testing.T
 	db    *store.Store
@@ -133,6 +148,7 @@ func newTestEnv(t *testing.T, keepWaiting bool, clock Clock) *testEnv {
 		"applications/web/pipelines/deploy.yaml":      {Data: []byte(strings.ReplaceAll(testPipeline, "%KEEP%", map[bool]string{true: "true", false: "false"}[keepWaiting]))},
 		"applications/web/testing/kustomization.yaml": {Data: []byte("resources:\n- deployment.yaml\nimages:\n- name: registry.test/web\n  newTag: v1\n")},
 		"applications/web/testing/deployment.yaml":    {Data: []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n")},
+		"applications/web/pipelines/onPush.yaml":      {Data: []byte(onPushPipeline)},
 	}
 	url, err := gitstore.InitBare(filepath.Join(dir, "config.git"), "main", seed, "seed", gitstore.DefaultAuthor)
 	if err != nil {
@@ -450,4 +466,40 @@ func TestCronFiresInItsTimeZone(t *testing.T) {
 	if xs[0].Trigger.Type != config.TriggerCron || xs[0].Status != StatusRefused || !strings.Contains(xs[0].Reason, "expected artifact image") {
 		t.Fatalf("cron execution: %s %s %q", xs[0].Trigger.Type, xs[0].Status, xs[0].Reason)
 	}
+}
+
+// TestGitTriggerSkipsReleaseCommits: a push of the config repo starts its
+// git-triggered pipelines, but not when the pushed commit was made by a
+// release order (which would loop).
+func TestGitTriggerSkipsReleaseCommits(t *testing.T) {
+	env := newTestEnv(t, true, nil)
+	id := env.push("v2")[0].ID
+	x := env.wait(id, "waiting", statusIs(StatusWaiting))
+	pushed := func(after string) []Started {
+		t.Helper()
+		if err := env.rec.Refresh(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		out, err := env.eng.OnGitPushed(t.Context(), webhooks.GitPushed{Repo: "team/config", Ref: "refs/heads/main", Branch: "main", After: after,
+			Paths: []string{"applications/web/testing/kustomization.yaml"}}, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return out
+	}
+	got := pushed(x.Stages[0].Outputs.Commit)
+	if len(got) != 1 || got[0].ID != 0 || !strings.Contains(got[0].Reason, "committed by release order") {
+		t.Fatalf("push of a release order's commit started %+v", got)
+	}
+	rev, err := env.repo.Commit(t.Context(), "by hand", nil, func(w *gitstore.Worktree) error {
+		return w.WriteFile("applications/web/testing/deployment.yaml", []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 2\n"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = pushed(rev)
+	if len(got) != 1 || got[0].ID == 0 {
+		t.Fatalf("push of a commit by hand started %+v", got)
+	}
+	env.wait(got[0].ID, "succeeded", statusIs(StatusSucceeded))
 }

@@ -231,6 +231,19 @@ func (e *Engine) OnGitPushed(ctx context.Context, ev webhooks.GitPushed, repoIsC
 		return nil, nil // a tag, or a deleted branch
 	}
 	rev := e.o.Reconciler.Revision()
+	// A push of a commit a release order made does not start pipelines on
+	// the config repo: a pipeline whose stages commit paths its own git
+	// trigger watches would otherwise start itself for ever.
+	madeBy := ""
+	if repoIsConfig {
+		if info, err := e.o.Repo.Info(ev.After); err == nil {
+			for _, tr := range info.Trailers {
+				if strings.EqualFold(tr.Key, trailerRelease) {
+					madeBy = tr.Value
+				}
+			}
+		}
+	}
 	var out []Started
 	var errs []error
 	e.forEachTrigger(config.TriggerGit, func(def *config.Pipeline, t config.Trigger, i int) {
@@ -239,6 +252,10 @@ func (e *Engine) OnGitPushed(ctx context.Context, ev webhooks.GitPushed, repoIsC
 		}
 		branch := orDefault(t.Branch, "main")
 		if ev.Branch != branch || !pathsMatch(t.Paths, ev.Paths) {
+			return
+		}
+		if t.Repository == "" && madeBy != "" {
+			out = append(out, Started{Pipeline: def.Application + "/" + def.Name, Reason: fmt.Sprintf("%.12s was committed by release order %s", ev.After, madeBy)})
 			return
 		}
 		x, err := e.start(ctx, def, rev, Trigger{
