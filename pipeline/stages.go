@@ -366,6 +366,13 @@ func (s *stageRun) pipeline(ctx context.Context) error {
 			return nil
 		}
 		if err := s.sleep(ctx, max(s.e.o.Poll, 500*time.Millisecond)); err != nil {
+			// The parent was canceled (or timed out), not the server
+			// stopped: the child goes with it.
+			if s.e.ctx.Err() == nil {
+				if cerr := s.e.Cancel(context.WithoutCancel(ctx), child.ID, "slipway", fmt.Sprintf("parent release order %d stopped", x.ID)); cerr != nil && !errors.Is(cerr, ErrConflict) {
+					s.logf("canceling release order %d: %v", child.ID, cerr)
+				}
+			}
 			return err
 		}
 	}
