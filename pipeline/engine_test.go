@@ -3,6 +3,7 @@ package pipeline
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"path/filepath"
 	"strconv"
@@ -149,6 +150,8 @@ func newTestEnv(t *testing.T, keepWaiting bool, clock Clock) *testEnv {
 		"applications/web/testing/kustomization.yaml": {Data: []byte("resources:\n- deployment.yaml\nimages:\n- name: registry.test/web\n  newTag: v1\n")},
 		"applications/web/testing/deployment.yaml":    {Data: []byte("apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: web\nspec:\n  replicas: 1\n")},
 		"applications/web/pipelines/onPush.yaml":      {Data: []byte(onPushPipeline)},
+		"applications/web/pipelines/slow.yaml":        {Data: []byte("apiVersion: slipway.dev/v1alpha1\nkind: Pipeline\nmetadata:\n  name: slow\nspec:\n  stages:\n  - id: judge\n    type: manualJudgment\n")},
+		"applications/web/pipelines/parent.yaml":      {Data: []byte("apiVersion: slipway.dev/v1alpha1\nkind: Pipeline\nmetadata:\n  name: parent\nspec:\n  stages:\n  - id: child\n    type: pipeline\n    pipeline: slow\n")},
 	}
 	url, err := gitstore.InitBare(filepath.Join(dir, "config.git"), "main", seed, "seed", gitstore.DefaultAuthor)
 	if err != nil {
@@ -502,4 +505,28 @@ func TestGitTriggerSkipsReleaseCommits(t *testing.T) {
 		t.Fatalf("push of a commit by hand started %+v", got)
 	}
 	env.wait(got[0].ID, "succeeded", statusIs(StatusSucceeded))
+}
+
+// TestCancelParentCancelsChild: canceling an execution whose pipeline
+// stage waits for a child execution cancels the child too.
+func TestCancelParentCancelsChild(t *testing.T) {
+	env := newTestEnv(t, true, nil)
+	parent, err := env.eng.Create(t.Context(), Request{Application: "web", Pipeline: "parent", User: "dave"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := env.wait(parent.ID, "the child started", func(x *Execution) bool { return x.Stages[0].Outputs.Child != 0 })
+	child := x.Stages[0].Outputs.Child
+	env.wait(child, "the child waits", statusIs(StatusWaiting))
+	if c, _ := env.eng.Get(t.Context(), child); c.Trigger.Parent != parent.ID {
+		t.Fatalf("child's parent %d, want %d", c.Trigger.Parent, parent.ID)
+	}
+	if err := env.eng.Cancel(t.Context(), parent.ID, "dave", ""); err != nil {
+		t.Fatal(err)
+	}
+	env.wait(parent.ID, "parent canceled", statusIs(StatusCanceled))
+	c := env.wait(child, "child canceled", statusIs(StatusCanceled))
+	if !strings.Contains(c.Reason, fmt.Sprintf("parent release order %d stopped", parent.ID)) {
+		t.Fatalf("child's reason %q", c.Reason)
+	}
 }
