@@ -374,16 +374,11 @@ func (r *Runner) followTarget(ref config.TargetRef, commit string) follower {
 		deadline := time.Now().Add(r.follow())
 		for time.Now().Before(deadline) {
 			st, ok := r.Reconciler.StatusOf(ref.String())
-			if ok && st.Phase == reconciler.PhaseSynced && st.SyncedRevision != "" {
-				at := st.SyncedRevision == want
-				if !at {
-					at, _ = r.Repo.Contains(ctx, st.SyncedRevision, want)
-				}
-				if at && (st.Health == reconciler.Healthy || st.Health == reconciler.Degraded) {
-					return fmt.Sprintf("`%s` is synced at `%.12s` and **%s**.", ref, st.SyncedRevision, st.Health), st.Health == reconciler.Healthy
-				}
-			}
-			if ok && st.Phase == reconciler.PhaseFailed {
+			at, _ := st.Toward(want, func(rev, ancestor string) (bool, error) { return r.Repo.Contains(ctx, rev, ancestor) })
+			switch {
+			case ok && at == reconciler.Reached && (st.Health == reconciler.Healthy || st.Health == reconciler.Degraded):
+				return fmt.Sprintf("`%s` is synced at `%.12s` and **%s**.", ref, st.SyncedRevision, st.Health), st.Health == reconciler.Healthy
+			case ok && at == reconciler.SyncFailed:
 				return fmt.Sprintf("Sync of `%s` failed: %s", ref, st.LastError), false
 			}
 			time.Sleep(r.poll())

@@ -114,10 +114,12 @@ func (s *stageRun) syncAndWait(ctx context.Context, ref config.TargetRef, commit
 		st, ok := s.e.o.Reconciler.StatusOf(ref.String())
 		if ok {
 			if !synced {
-				switch reached, err := s.reached(ctx, st, want); {
+				switch at, err := st.Toward(want, func(rev, ancestor string) (bool, error) { return s.e.o.Repo.Contains(ctx, rev, ancestor) }); {
 				case err != nil:
 					return err
-				case reached:
+				case at == reconciler.SyncFailed:
+					return fmt.Errorf("sync of %s failed: %s", ref, st.LastError)
+				case at == reconciler.Reached:
 					synced = true
 					s.output(func(o *StageOutputs) { o.Revision = st.SyncedRevision })
 					s.logf("synced at %.12s", st.SyncedRevision)
@@ -150,30 +152,6 @@ func (s *stageRun) syncAndWait(ctx context.Context, ref config.TargetRef, commit
 			return err
 		}
 	}
-}
-
-// reached reports whether a target's status shows it synced at a revision
-// that contains want; a failed sync of such a revision is an error.
-func (s *stageRun) reached(ctx context.Context, st reconciler.TargetStatus, want string) (bool, error) {
-	has := func(rev string) (bool, error) {
-		if rev == "" {
-			return false, nil
-		}
-		if rev == want {
-			return true, nil
-		}
-		return s.e.o.Repo.Contains(ctx, rev, want)
-	}
-	switch st.Phase {
-	case reconciler.PhaseSynced:
-		return has(st.SyncedRevision)
-	case reconciler.PhaseFailed:
-		if ok, err := has(st.DesiredRevision); err != nil || !ok {
-			return false, err
-		}
-		return false, fmt.Errorf("sync of %s failed: %s", st.Application+"/"+st.Target, st.LastError)
-	}
-	return false, nil
 }
 
 // kustomizationIn finds a target's kustomization file in a worktree.

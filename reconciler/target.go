@@ -45,6 +45,46 @@ type TargetStatus struct {
 	Objects         []ObjectStatus    `json:"objects,omitempty"`
 }
 
+// Standing is where a target is with respect to a revision it should reach.
+type Standing int
+
+const (
+	// Behind: still at an older revision, or syncing.
+	Behind Standing = iota
+	// Reached: synced at a revision that contains it.
+	Reached
+	// SyncFailed: a sync of a revision that contains it failed.
+	SyncFailed
+)
+
+// Toward says where the target stands with respect to want, a commit of
+// the config repo; contains reports whether rev has ancestor in its
+// history (gitstore's Repo.Contains). Whoever committed something and
+// waits for it to be deployed asks this.
+func (s TargetStatus) Toward(want string, contains func(rev, ancestor string) (bool, error)) (Standing, error) {
+	has := func(rev string) (bool, error) {
+		if rev == "" || rev == want {
+			return rev != "", nil
+		}
+		return contains(rev, want)
+	}
+	switch s.Phase {
+	case PhaseSynced:
+		ok, err := has(s.SyncedRevision)
+		if ok {
+			return Reached, err
+		}
+		return Behind, err
+	case PhaseFailed:
+		ok, err := has(s.DesiredRevision)
+		if ok {
+			return SyncFailed, err
+		}
+		return Behind, err
+	}
+	return Behind, nil
+}
+
 // ObjectStatus is one object of a target, live.
 type ObjectStatus struct {
 	Object  string   `json:"object"`

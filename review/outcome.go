@@ -124,14 +124,11 @@ func (r *Reviewer) waitOutcomes(ctx context.Context, refs []config.TargetRef, re
 			if st.LastError != "" {
 				o.Message = st.LastError
 			}
-			at := false
-			if ok && st.SyncedRevision != "" {
-				at, _ = r.Repo.Contains(ctx, st.SyncedRevision, rev)
-			}
+			at, _ := st.Toward(rev, func(r2, ancestor string) (bool, error) { return r.Repo.Contains(ctx, r2, ancestor) })
 			switch {
-			case ok && st.Phase == reconciler.PhaseFailed:
+			case ok && at == reconciler.SyncFailed:
 				done[i] = true
-			case at && st.Phase == reconciler.PhaseSynced && (st.Health == reconciler.Healthy || st.Health == reconciler.Degraded):
+			case ok && at == reconciler.Reached && (st.Health == reconciler.Healthy || st.Health == reconciler.Degraded):
 				done[i] = true
 			default:
 				pending++
