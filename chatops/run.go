@@ -307,7 +307,7 @@ func (r *Runner) scale(ctx context.Context, ref config.TargetRef, workload strin
 	msg := fmt.Sprintf("Scale %s in %s to %d\n\nRequested by %s.", name, ref, replicas, actor)
 	rev, err := r.Repo.Commit(ctx, msg, []gitstore.Trailer{{Key: "Slipway-Target", Value: ref.String()}, {Key: "Slipway-User", Value: actor}},
 		func(w *gitstore.Worktree) error {
-			for _, f := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+			for _, f := range manifests.KustomizationNames {
 				p := path.Join(t.Path, f)
 				b, err := w.ReadFile(p)
 				if err != nil {

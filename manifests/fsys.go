@@ -175,11 +175,12 @@ func (f readOnlyFile) Stat() (os.FileInfo, error) { return f.File.Stat() }
 
 var _ io.ReadWriteCloser = readOnlyFile{}
 
-// kustomizationNames are the file names kustomize recognises, in its order.
-var kustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
+// KustomizationNames are the file names kustomize recognises, in its
+// order; whoever edits a target's kustomization looks for these.
+var KustomizationNames = []string{"kustomization.yaml", "kustomization.yml", "Kustomization"}
 
 func isKustomizationName(name string) bool {
-	for _, n := range kustomizationNames {
+	for _, n := range KustomizationNames {
 		if name == n {
 			return true
 		}

@@ -49,7 +49,7 @@ func Render(fsys fs.FS, dir string) ([]*unstructured.Unstructured, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("manifest dir %s: not a directory", dir)
 	}
-	for _, name := range kustomizationNames {
+	for _, name := range KustomizationNames {
 		if _, err := fs.Stat(fsys, path.Join(dir, name)); err == nil {
 			return renderKustomization(fsys, dir)
 		}

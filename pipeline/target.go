@@ -156,7 +156,7 @@ func (s *stageRun) syncAndWait(ctx context.Context, ref config.TargetRef, commit
 
 // kustomizationIn finds a target's kustomization file in a worktree.
 func kustomizationIn(w *gitstore.Worktree, dir string) (string, bool) {
-	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+	for _, name := range manifests.KustomizationNames {
 		p := path.Join(dir, name)
 		if w.Exists(p) {
 			return p, true

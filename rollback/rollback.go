@@ -174,7 +174,7 @@ func (i image) ref() string {
 // the repository they run.
 func imagesIn(tree fs.FS, dir string) map[string]image {
 	out := map[string]image{}
-	for _, name := range []string{"kustomization.yaml", "kustomization.yml", "Kustomization"} {
+	for _, name := range manifests.KustomizationNames {
 		b, err := fs.ReadFile(tree, path.Join(dir, name))
 		if err != nil {
 			continue
