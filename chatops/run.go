@@ -17,6 +17,7 @@ import (
 	"github.com/slipwaycd/slipway/manifests"
 	"github.com/slipwaycd/slipway/pipeline"
 	"github.com/slipwaycd/slipway/reconciler"
+	"github.com/slipwaycd/slipway/review"
 	"github.com/slipwaycd/slipway/rollback"
 	"github.com/slipwaycd/slipway/store"
 	"github.com/slipwaycd/slipway/webhooks"
@@ -429,25 +430,8 @@ func (r *Runner) plan(ctx context.Context, app, target string) (string, error) {
 			fmt.Fprintf(&b, "\n`%s`: cannot be planned: %v\n", ref, err)
 			continue
 		}
-		var lines []string
-		for _, o := range plan.Objects {
-			switch o.Action {
-			case reconciler.Created:
-				lines = append(lines, "+ "+o.Object)
-			case reconciler.Configured:
-				lines = append(lines, "~ "+o.Object)
-				for _, f := range o.Fields {
-					lines = append(lines, fmt.Sprintf("    %s: %v → %v", f.Path, f.Live, f.Desired))
-				}
-			case reconciler.Pruned:
-				lines = append(lines, "- "+o.Object)
-			}
-		}
-		if len(lines) == 0 {
-			fmt.Fprintf(&b, "\n`%s`: in sync.\n", ref)
-			continue
-		}
-		fmt.Fprintf(&b, "\n`%s`:\n```diff\n%s\n```\n", ref, strings.Join(lines, "\n"))
+		fmt.Fprintf(&b, "\n`%s`:\n", ref)
+		review.WriteDiff(&b, plan)
 	}
 	if n == 0 {
 		return "", fmt.Errorf("no target matches %s", strings.Trim(app+"/"+target, "/"))

@@ -36,7 +36,7 @@ func render(p *PlanResult, max int) string {
 			fmt.Fprintf(&b, "**Cannot be planned:**\n\n```\n%s\n```\n", t.Err)
 			continue
 		}
-		writeDiff(&b, t.Plan)
+		WriteDiff(&b, t.Plan)
 	}
 	for _, ref := range p.Removed {
 		fmt.Fprintf(&b, "\n#### `%s` is removed\n\nIts objects stay in the cluster until they are pruned by hand; Slipway stops syncing it.\n", ref)
@@ -48,8 +48,10 @@ func render(p *PlanResult, max int) string {
 	return fit(b.String(), max)
 }
 
-// writeDiff writes one target's objects as a diff block.
-func writeDiff(b *strings.Builder, plan *reconciler.Plan) {
+// WriteDiff writes one target's plan as a diff block: + created, ~ changed
+// (with each managed field, live → desired), - pruned, ! left Git but not
+// pruned. Pull request plans and `/slipway plan` replies both use it.
+func WriteDiff(b *strings.Builder, plan *reconciler.Plan) {
 	var lines []string
 	unchanged := 0
 	for _, o := range plan.Objects {
