@@ -475,9 +475,13 @@ func (e *Engine) List(ctx context.Context, f Filter) ([]*Execution, error) {
 	}
 	out := make([]*Execution, 0, len(recs))
 	for _, rec := range recs {
-		x, err := e.Get(ctx, rec.ID) // live state for active ones
+		if r := e.active(rec.ID); r != nil {
+			out = append(out, r.snapshot()) // live state for active ones
+			continue
+		}
+		x, err := decode(rec.Doc)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("release order %d: %w", rec.ID, err)
 		}
 		out = append(out, x)
 	}
